@@ -1,0 +1,58 @@
+# MR Ledger developer commands. `make help` lists them; the work is in deploy/dev/*.sh.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Build outside the clone so every checkout and CI run shares one cache (respected if set).
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/mrledger-target
+
+.PHONY: help run stop logs test check fmt clippy bench services clean-test-dbs
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+run: ## build (release), migrate, seed the demo operator, start all services, print how to use them
+	@bash deploy/dev/run.sh
+
+stop: ## stop the services make run started
+	@bash deploy/dev/stop.sh
+
+logs: ## follow the logs of the services make run started
+	@bash deploy/dev/logs.sh
+
+services: ## install/start PostgreSQL and Redis if needed (idempotent)
+	@bash deploy/dev/ensure-services.sh
+
+test: services ## what CI runs: fmt check, clippy, build, all tests
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	@# System tests start the real binaries from the target dir: build them first.
+	cargo build --workspace --bins
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		echo "cargo nextest run --workspace"; \
+		cargo nextest run --workspace; \
+		echo "cargo test --workspace --doc"; \
+		cargo test --workspace --doc; \
+	else \
+		echo "cargo-nextest not installed: falling back to cargo test"; \
+		echo "cargo test --workspace"; \
+		cargo test --workspace; \
+	fi
+
+check: ## cargo check every crate and target
+	cargo check --workspace --all-targets
+
+fmt: ## format the code
+	cargo fmt --all
+
+clippy: ## lint like CI does
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: ## run the benchmarks (deploy/bench/run.sh)
+	@test -f deploy/bench/run.sh || { echo "deploy/bench/run.sh does not exist yet" >&2; exit 1; }
+	@bash deploy/bench/run.sh
+
+clean-test-dbs: ## drop mr_test_* databases left by interrupted tests (ALL=1: templates too)
+	@bash deploy/dev/clean-test-dbs.sh

@@ -1,0 +1,51 @@
+//! The HTTP edge: routes, shared state, and the one place results become responses.
+//!
+//! Layout:
+//! - [`headset`]: the four headset endpoints.
+//! - [`admin`]: staff login and staff commands.
+//! - [`auth`]: staff tokens and the role → scope table.
+//! - [`fields`]: JSON body decoding that names every bad field.
+//! - [`body`]: the request body size limit.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod fields;
+pub mod headset;
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+
+use crate::api_error::ApiError;
+use crate::context::RequestContext;
+use crate::ledger::Ledger;
+
+pub struct AppState {
+    pub ledger: Arc<Ledger>,
+    pub auth: auth::Auth,
+}
+
+pub fn respond(ctx: &RequestContext, result: Result<HttpResponse, ApiError>) -> HttpResponse {
+    result.unwrap_or_else(|error| error.response(ctx))
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let database = match state.ledger.pool.get().await {
+        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+        Err(_) => false,
+    };
+    let body = serde_json::json!({ "status": if database { "ok" } else { "unavailable" },
+                                   "checks": { "database": database } });
+    if database { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health)).route("/health/ready", web::get().to(ready));
+    headset::routes(cfg);
+    admin::routes(cfg);
+}

@@ -1,0 +1,86 @@
+//! The command API: every change to the ledger enters here, as a command that is decided on
+//! an aggregate and appended as events (HTTP with actix-web).
+//!
+//! Layout:
+//! - [`settings`]: typed settings (defaults → file → `MR_*` environment).
+//! - [`http`]: routes and handlers (headset protocol, staff commands, health).
+//! - [`ledger`]: the command service: cached aggregates, decide, append, retry.
+//! - [`store`]: the event store (events, snapshots, idempotency rows, sealed secrets).
+//! - [`crypto`]: AES-256-GCM secret sealing and credential generation.
+//! - [`api_error`]: the table of error codes, statuses and messages.
+//! - [`context`], [`wire`]: per-request facts and response formats.
+//! - [`notify`]: wakes projectors after commits.
+//! - [`seed`]: the demo data of `make run`.
+
+pub mod api_error;
+pub mod context;
+pub mod crypto;
+pub mod http;
+pub mod ledger;
+pub mod notify;
+pub mod seed;
+pub mod settings;
+pub mod store;
+pub mod wire;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::crypto::MasterKey;
+use crate::http::AppState;
+use crate::ledger::{Clock, Ledger};
+use crate::notify::Notifier;
+use crate::settings::Settings;
+
+/// Longest time to open a database connection before giving up (the request gets a 503).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A pool whose waits are bounded: with the database down, requests fail fast with 503.
+pub fn pool(settings: &Settings) -> anyhow::Result<Pool> {
+    let mut config: tokio_postgres::Config = settings.database_url.parse()?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let wait = Duration::from_millis(settings.db_pool_wait_ms);
+    Ok(Pool::builder(manager)
+        .max_size(settings.db_pool_size)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(wait))
+        .runtime(Runtime::Tokio1)
+        .build()?)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let (mut client, connection) = tokio_postgres::connect(&settings.database_url, NoTls).await?;
+    let handle = tokio::spawn(connection);
+    migrations::run(&mut client).await.map_err(|e| anyhow::anyhow!("migrations: {e}"))?;
+    drop(client);
+    let _ = handle.await;
+    Ok(())
+}
+
+/// The service's shared state: ledger (with its pool and caches) and staff auth.
+pub fn state(settings: &Settings, clock: Clock) -> anyhow::Result<web::Data<AppState>> {
+    settings.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let pool = pool(settings)?;
+    let master_key = MasterKey::from_base64(&settings.master_key_id, settings.master_key.expose())?;
+    let notifier = Notifier::default();
+    notifier.spawn(pool.clone());
+    let ledger = Arc::new(Ledger::new(pool, master_key, notifier, clock));
+    Ok(web::Data::new(AppState { ledger, auth: http::auth::Auth::new(settings) }))
+}
+
+/// The HTTP server on `listener` (port 0 in tests); await or spawn the returned server.
+pub fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> std::io::Result<actix_web::dev::Server> {
+    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes)).listen(listener)?;
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}

@@ -1,0 +1,60 @@
+//! `command-api`: serve the command API, apply migrations, or seed the demo data.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use command_api::settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "command-api", version, about = "MR Ledger command API: headset protocol and staff commands")]
+struct Cli {
+    /// TOML settings file (environment variables MR_* override it).
+    #[arg(long, global = true, env = "MR_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create (or find) the demo app, operator, site and grant; print them as one JSON line.
+    SeedDemo,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => command_api::migrate(&settings).await,
+        Command::SeedDemo => {
+            command_api::migrate(&settings).await?;
+            let state = command_api::state(&settings, command_api::ledger::system_clock())?;
+            let demo = command_api::seed::seed_demo(&state.ledger)
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding failed: {} {}", e.code.as_str(), e.details))?;
+            println!("{}", serde_json::to_string(&demo)?);
+            Ok(())
+        }
+        Command::Serve => {
+            command_api::migrate(&settings).await?;
+            let state = command_api::state(&settings, command_api::ledger::system_clock())?;
+            let listener = TcpListener::bind(&settings.command_http_addr)
+                .with_context(|| format!("binding {}", settings.command_http_addr))?;
+            tracing::info!(addr = %settings.command_http_addr, "command-api listening");
+            command_api::serve(listener, state, settings.http_workers)?.await?;
+            Ok(())
+        }
+    }
+}

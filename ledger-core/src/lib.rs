@@ -1,0 +1,28 @@
+//! The domain of MR Ledger: money, ids, aggregates, commands, events and their errors.
+//!
+//! No IO and no runtime here: every outside fact (time, prices, ids) comes in with the
+//! command, so every rule is tested without a database.
+//!
+//! Layout:
+//! - [`money`]: `Money`, two-decimal yuan with checked arithmetic.
+//! - [`ids`]: id newtypes and the headset session id rules.
+//! - [`operator`]: the `Operator` aggregate (the money stream).
+//! - [`application`]: the `Application` aggregate (the catalog).
+//! - [`headset_server`]: heartbeats of one headset server.
+//! - [`metadata`]: who/where/when of every event.
+//! - [`signing`]: the headset protocol's request signature.
+//! - [`chain`]: the per-stream hash chain over stored events.
+//! - [`staff`]: claims of staff access tokens.
+#![deny(clippy::float_arithmetic)]
+
+pub mod application;
+pub mod chain;
+pub mod headset_server;
+pub mod ids;
+pub mod metadata;
+pub mod money;
+pub mod operator;
+pub mod signing;
+pub mod staff;
+
+pub use cqrs_es::{Aggregate, DomainEvent};

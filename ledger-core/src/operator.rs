@@ -1,0 +1,682 @@
+//! The `Operator` aggregate: an arcade company and its money stream.
+//!
+//! Holds what an authorization decides on (account state, credentials, sites, grants,
+//! balance) and nothing that grows with history: authorized sessions are looked up by the
+//! event store's idempotency rows, not kept here, so loading an operator costs the same after
+//! a million games as after one.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::application::AppStatus;
+use crate::ids::{AppId, AuthorizationToken, CreditId, KeyId, OperatorId, SessionId, SiteId};
+use crate::money::{Money, MoneyError};
+
+/// Longest overlap during which rotated-out keys keep working (24 h).
+pub const MAX_ROTATION_OVERLAP: TimeDelta = TimeDelta::hours(24);
+/// Longest free-text reason (lock, credit) in characters.
+pub const REASON_MAX: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Vip,
+    Standard,
+    #[default]
+    Trial,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Vip => "vip",
+            Category::Standard => "standard",
+            Category::Trial => "trial",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum AccountStatus {
+    #[default]
+    Active,
+    Locked {
+        locked_at: DateTime<Utc>,
+        reason: String,
+    },
+    Deactivated {
+        deactivated_at: DateTime<Utc>,
+    },
+}
+
+impl AccountStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Locked { .. } => "locked",
+            AccountStatus::Deactivated { .. } => "deactivated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    /// Hex SHA-256 of the secret: enough to recognise a secret, useless to forge with.
+    pub fingerprint: String,
+    pub issued_at: DateTime<Utc>,
+    /// `None` while the key has no scheduled end.
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl Credential {
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.ends_at.is_none_or(|end| now < end)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Site {
+    pub name: String,
+    pub address: String,
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// `None`: permanent.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Grant {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|end| end <= now)
+    }
+}
+
+/// A key whose end was set by a rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    pub key_id: KeyId,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// The app's terms in force when a game is authorized: an outside fact the command brings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppTerms {
+    pub app_id: AppId,
+    pub name: String,
+    pub unit_price: Money,
+    pub min_players: u32,
+    pub max_players: u32,
+    pub status: AppStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OperatorCommand {
+    RegisterOperator {
+        operator_id: OperatorId,
+        username: String,
+        name: String,
+        phone: String,
+        email: String,
+        category: Category,
+        key_id: KeyId,
+        fingerprint: String,
+        now: DateTime<Utc>,
+    },
+    RotateCredentials {
+        key_id: KeyId,
+        fingerprint: String,
+        overlap: TimeDelta,
+        now: DateTime<Utc>,
+    },
+    OpenSite {
+        site_id: SiteId,
+        name: String,
+        address: String,
+        now: DateTime<Utc>,
+    },
+    UpdateSite {
+        site_id: SiteId,
+        name: String,
+        address: String,
+        now: DateTime<Utc>,
+    },
+    CloseSite {
+        site_id: SiteId,
+        now: DateTime<Utc>,
+    },
+    GrantApp {
+        app_id: AppId,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    },
+    RevokeApp {
+        app_id: AppId,
+        now: DateTime<Utc>,
+    },
+    CreditBalance {
+        credit_id: CreditId,
+        amount: Money,
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    AuthorizeGame {
+        session_id: SessionId,
+        token: AuthorizationToken,
+        app: AppTerms,
+        site_id: SiteId,
+        player_count: i64,
+        now: DateTime<Utc>,
+    },
+    EndGame {
+        session_id: SessionId,
+        authorized_at: DateTime<Utc>,
+        duration_seconds: Option<u64>,
+        now: DateTime<Utc>,
+    },
+    LockAccount {
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    UnlockAccount {
+        now: DateTime<Utc>,
+    },
+    DeactivateAccount {
+        now: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OperatorEvent {
+    OperatorRegistered {
+        operator_id: OperatorId,
+        username: String,
+        name: String,
+        phone: String,
+        email: String,
+        category: Category,
+        registered_at: DateTime<Utc>,
+    },
+    CredentialIssued {
+        key_id: KeyId,
+        fingerprint: String,
+        issued_at: DateTime<Utc>,
+    },
+    CredentialRotated {
+        key_id: KeyId,
+        fingerprint: String,
+        retired: Vec<RetiredKey>,
+        rotated_at: DateTime<Utc>,
+    },
+    SiteOpened {
+        site_id: SiteId,
+        name: String,
+        address: String,
+        opened_at: DateTime<Utc>,
+    },
+    SiteUpdated {
+        site_id: SiteId,
+        name: String,
+        address: String,
+        updated_at: DateTime<Utc>,
+    },
+    SiteClosed {
+        site_id: SiteId,
+        closed_at: DateTime<Utc>,
+    },
+    AppGranted {
+        app_id: AppId,
+        expires_at: Option<DateTime<Utc>>,
+        granted_at: DateTime<Utc>,
+    },
+    AppRevoked {
+        app_id: AppId,
+        revoked_at: DateTime<Utc>,
+    },
+    BalanceCredited {
+        credit_id: CreditId,
+        amount: Money,
+        reason: String,
+        balance_after: Money,
+        credited_at: DateTime<Utc>,
+    },
+    GameAuthorized {
+        session_id: SessionId,
+        authorization_token: AuthorizationToken,
+        app_id: AppId,
+        app_name: String,
+        site_id: SiteId,
+        player_count: u32,
+        unit_price: Money,
+        total_cost: Money,
+        balance_after: Money,
+        authorized_at: DateTime<Utc>,
+    },
+    GameEnded {
+        session_id: SessionId,
+        duration_seconds: u64,
+        ended_at: DateTime<Utc>,
+    },
+    OperatorLocked {
+        reason: String,
+        locked_at: DateTime<Utc>,
+    },
+    OperatorUnlocked {
+        unlocked_at: DateTime<Utc>,
+    },
+    OperatorDeactivated {
+        deactivated_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for OperatorEvent {
+    fn event_type(&self) -> String {
+        match self {
+            OperatorEvent::OperatorRegistered { .. } => "OperatorRegistered",
+            OperatorEvent::CredentialIssued { .. } => "CredentialIssued",
+            OperatorEvent::CredentialRotated { .. } => "CredentialRotated",
+            OperatorEvent::SiteOpened { .. } => "SiteOpened",
+            OperatorEvent::SiteUpdated { .. } => "SiteUpdated",
+            OperatorEvent::SiteClosed { .. } => "SiteClosed",
+            OperatorEvent::AppGranted { .. } => "AppGranted",
+            OperatorEvent::AppRevoked { .. } => "AppRevoked",
+            OperatorEvent::BalanceCredited { .. } => "BalanceCredited",
+            OperatorEvent::GameAuthorized { .. } => "GameAuthorized",
+            OperatorEvent::GameEnded { .. } => "GameEnded",
+            OperatorEvent::OperatorLocked { .. } => "OperatorLocked",
+            OperatorEvent::OperatorUnlocked { .. } => "OperatorUnlocked",
+            OperatorEvent::OperatorDeactivated { .. } => "OperatorDeactivated",
+        }
+        .to_owned()
+    }
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}
+
+impl OperatorEvent {
+    /// Signed effect of this event on the balance, if it moves money.
+    pub fn money_movement(&self) -> Option<(MoneyDirection, Money, Money)> {
+        match self {
+            OperatorEvent::BalanceCredited { amount, balance_after, .. } => {
+                Some((MoneyDirection::In, *amount, *balance_after))
+            }
+            OperatorEvent::GameAuthorized { total_cost, balance_after, .. } => {
+                Some((MoneyDirection::Out, *total_cost, *balance_after))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoneyDirection {
+    In,
+    Out,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorError {
+    #[error("operator already registered")]
+    AlreadyRegistered,
+    #[error("operator not found")]
+    NotFound,
+    #[error("account is locked")]
+    AccountLocked { locked_at: DateTime<Utc>, reason: String },
+    #[error("account is deactivated")]
+    AccountDeactivated,
+    #[error("account is not locked")]
+    NotLocked,
+    #[error("site not found")]
+    SiteNotFound,
+    #[error("site is closed")]
+    SiteInactive,
+    #[error("app is retired")]
+    AppInactive,
+    #[error("app is not authorized for this operator")]
+    AppNotAuthorized { app_id: AppId, app_name: String },
+    #[error("app authorization expired")]
+    AuthorizationExpired { app_name: String, expired_at: DateTime<Utc> },
+    #[error("player count out of range")]
+    PlayerCountOutOfRange { min_players: u32, max_players: u32, requested_players: i64 },
+    #[error("insufficient balance")]
+    InsufficientBalance { current_balance: Money, required_amount: Money, shortage: Money },
+    #[error("no grant for this app")]
+    GrantNotFound,
+    #[error("invalid field {field}: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    #[error("amount out of range: {0}")]
+    Amount(#[from] MoneyError),
+}
+
+/// Current state of one operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Operator {
+    pub id: Option<OperatorId>,
+    pub username: String,
+    pub name: String,
+    pub category: Category,
+    pub status: AccountStatus,
+    pub credentials: BTreeMap<KeyId, Credential>,
+    pub sites: BTreeMap<SiteId, Site>,
+    pub grants: BTreeMap<AppId, Grant>,
+    pub balance: Money,
+}
+
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), OperatorError> {
+    let len = value.trim().chars().count();
+    if len == 0 || len > max {
+        return Err(OperatorError::InvalidField { field, reason: format!("1 to {max} characters") });
+    }
+    Ok(())
+}
+
+impl Operator {
+    pub fn is_registered(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// The account-state check of the headset protocol (after the signature, before the
+    /// session id).
+    pub fn check_account_state(&self) -> Result<(), OperatorError> {
+        match &self.status {
+            AccountStatus::Active => Ok(()),
+            AccountStatus::Locked { locked_at, reason } => Err(OperatorError::AccountLocked {
+                locked_at: *locked_at,
+                reason: reason.clone(),
+            }),
+            AccountStatus::Deactivated { .. } => Err(OperatorError::AccountDeactivated),
+        }
+    }
+
+    pub fn is_live_key(&self, key_id: &KeyId, now: DateTime<Utc>) -> bool {
+        self.credentials.get(key_id).is_some_and(|c| c.is_live(now))
+    }
+
+    /// The site check shared by authorize and heartbeat.
+    pub fn check_site(&self, site_id: SiteId) -> Result<&Site, OperatorError> {
+        let site = self.sites.get(&site_id).ok_or(OperatorError::SiteNotFound)?;
+        if !site.open {
+            return Err(OperatorError::SiteInactive);
+        }
+        Ok(site)
+    }
+
+    fn require_registered(&self) -> Result<OperatorId, OperatorError> {
+        self.id.ok_or(OperatorError::NotFound)
+    }
+
+    /// Staff changes are refused on a deactivated account (it is kept for history only).
+    fn require_not_deactivated(&self) -> Result<(), OperatorError> {
+        self.require_registered()?;
+        if matches!(self.status, AccountStatus::Deactivated { .. }) {
+            return Err(OperatorError::AccountDeactivated);
+        }
+        Ok(())
+    }
+
+    /// Decides the events of a command without changing `self`.
+    pub fn decide(&self, command: OperatorCommand) -> Result<Vec<OperatorEvent>, OperatorError> {
+        use OperatorCommand as C;
+        use OperatorEvent as E;
+        match command {
+            C::RegisterOperator {
+                operator_id,
+                username,
+                name,
+                phone,
+                email,
+                category,
+                key_id,
+                fingerprint,
+                now,
+            } => {
+                if self.is_registered() {
+                    return Err(OperatorError::AlreadyRegistered);
+                }
+                Ok(vec![
+                    E::OperatorRegistered {
+                        operator_id,
+                        username,
+                        name,
+                        phone,
+                        email,
+                        category,
+                        registered_at: now,
+                    },
+                    E::CredentialIssued { key_id, fingerprint, issued_at: now },
+                ])
+            }
+            C::RotateCredentials { key_id, fingerprint, overlap, now } => {
+                self.require_not_deactivated()?;
+                if overlap < TimeDelta::zero() || overlap > MAX_ROTATION_OVERLAP {
+                    return Err(OperatorError::InvalidField {
+                        field: "overlap_seconds",
+                        reason: "0 to 86400".to_owned(),
+                    });
+                }
+                let end = now + overlap;
+                let retired = self
+                    .credentials
+                    .iter()
+                    .filter(|(_, c)| c.is_live(now))
+                    .map(|(id, c)| RetiredKey {
+                        key_id: id.clone(),
+                        ends_at: c.ends_at.map_or(end, |e| e.min(end)),
+                    })
+                    .collect();
+                Ok(vec![E::CredentialRotated { key_id, fingerprint, retired, rotated_at: now }])
+            }
+            C::OpenSite { site_id, name, address, now } => {
+                self.require_not_deactivated()?;
+                check_text("name", &name, 100)?;
+                check_text("address", &address, 300)?;
+                if self.sites.contains_key(&site_id) {
+                    return Err(OperatorError::InvalidField {
+                        field: "site_id",
+                        reason: "already used".to_owned(),
+                    });
+                }
+                Ok(vec![E::SiteOpened { site_id, name, address, opened_at: now }])
+            }
+            C::UpdateSite { site_id, name, address, now } => {
+                self.require_not_deactivated()?;
+                self.check_site(site_id)?;
+                check_text("name", &name, 100)?;
+                check_text("address", &address, 300)?;
+                Ok(vec![E::SiteUpdated { site_id, name, address, updated_at: now }])
+            }
+            C::CloseSite { site_id, now } => {
+                self.require_not_deactivated()?;
+                self.check_site(site_id)?;
+                Ok(vec![E::SiteClosed { site_id, closed_at: now }])
+            }
+            C::GrantApp { app_id, expires_at, now } => {
+                self.require_not_deactivated()?;
+                Ok(vec![E::AppGranted { app_id, expires_at, granted_at: now }])
+            }
+            C::RevokeApp { app_id, now } => {
+                self.require_not_deactivated()?;
+                if !self.grants.contains_key(&app_id) {
+                    return Err(OperatorError::GrantNotFound);
+                }
+                Ok(vec![E::AppRevoked { app_id, revoked_at: now }])
+            }
+            C::CreditBalance { credit_id, amount, reason, now } => {
+                self.require_not_deactivated()?;
+                if amount.is_zero() {
+                    return Err(OperatorError::InvalidField {
+                        field: "amount",
+                        reason: "must be greater than 0".to_owned(),
+                    });
+                }
+                check_text("reason", &reason, REASON_MAX)?;
+                let balance_after = self.balance.checked_add(amount)?;
+                Ok(vec![E::BalanceCredited { credit_id, amount, reason, balance_after, credited_at: now }])
+            }
+            C::AuthorizeGame { session_id, token, app, site_id, player_count, now } => {
+                self.require_registered()?;
+                self.check_account_state()?;
+                self.check_site(site_id)?;
+                if app.status == AppStatus::Retired {
+                    return Err(OperatorError::AppInactive);
+                }
+                let grant = self.grants.get(&app.app_id).ok_or_else(|| {
+                    OperatorError::AppNotAuthorized { app_id: app.app_id, app_name: app.name.clone() }
+                })?;
+                if let (true, Some(expired_at)) = (grant.is_expired(now), grant.expires_at) {
+                    return Err(OperatorError::AuthorizationExpired { app_name: app.name, expired_at });
+                }
+                let in_range = player_count >= i64::from(app.min_players)
+                    && player_count <= i64::from(app.max_players);
+                let players = match u32::try_from(player_count) {
+                    Ok(players) if in_range => players,
+                    _ => {
+                        return Err(OperatorError::PlayerCountOutOfRange {
+                            min_players: app.min_players,
+                            max_players: app.max_players,
+                            requested_players: player_count,
+                        });
+                    }
+                };
+                let total_cost = app.unit_price.times(players)?;
+                let balance_after = self.balance.checked_sub(total_cost).map_err(|_| {
+                    OperatorError::InsufficientBalance {
+                        current_balance: self.balance,
+                        required_amount: total_cost,
+                        shortage: self.balance.shortage_to(total_cost),
+                    }
+                })?;
+                Ok(vec![E::GameAuthorized {
+                    session_id,
+                    authorization_token: token,
+                    app_id: app.app_id,
+                    app_name: app.name,
+                    site_id,
+                    player_count: players,
+                    unit_price: app.unit_price,
+                    total_cost,
+                    balance_after,
+                    authorized_at: now,
+                }])
+            }
+            C::EndGame { session_id, authorized_at, duration_seconds, now } => {
+                self.require_registered()?;
+                let measured = (now - authorized_at).num_seconds().max(0);
+                let duration_seconds =
+                    duration_seconds.unwrap_or(u64::try_from(measured).unwrap_or(0));
+                Ok(vec![E::GameEnded { session_id, duration_seconds, ended_at: now }])
+            }
+            C::LockAccount { reason, now } => {
+                self.require_not_deactivated()?;
+                check_text("reason", &reason, REASON_MAX)?;
+                Ok(vec![E::OperatorLocked { reason, locked_at: now }])
+            }
+            C::UnlockAccount { now } => {
+                self.require_not_deactivated()?;
+                if !matches!(self.status, AccountStatus::Locked { .. }) {
+                    return Err(OperatorError::NotLocked);
+                }
+                Ok(vec![E::OperatorUnlocked { unlocked_at: now }])
+            }
+            C::DeactivateAccount { now } => {
+                self.require_not_deactivated()?;
+                Ok(vec![E::OperatorDeactivated { deactivated_at: now }])
+            }
+        }
+    }
+}
+
+impl Aggregate for Operator {
+    const TYPE: &'static str = "Operator";
+    type Command = OperatorCommand;
+    type Event = OperatorEvent;
+    type Error = OperatorError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _service: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        use OperatorEvent as E;
+        match event {
+            E::OperatorRegistered { operator_id, username, name, category, .. } => {
+                self.id = Some(operator_id);
+                self.username = username;
+                self.name = name;
+                self.category = category;
+                self.status = AccountStatus::Active;
+            }
+            E::CredentialIssued { key_id, fingerprint, issued_at } => {
+                self.credentials
+                    .insert(key_id, Credential { fingerprint, issued_at, ends_at: None });
+            }
+            E::CredentialRotated { key_id, fingerprint, retired, rotated_at } => {
+                for RetiredKey { key_id, ends_at } in retired {
+                    let credential = self
+                        .credentials
+                        .get_mut(&key_id)
+                        .expect("a rotation only retires keys the operator holds");
+                    credential.ends_at = Some(ends_at);
+                }
+                // Fully ended keys are dropped so the state does not grow with rotations.
+                self.credentials.retain(|_, c| c.ends_at.is_none_or(|end| end > rotated_at));
+                self.credentials.insert(
+                    key_id,
+                    Credential { fingerprint, issued_at: rotated_at, ends_at: None },
+                );
+            }
+            E::SiteOpened { site_id, name, address, .. } => {
+                self.sites.insert(site_id, Site { name, address, open: true });
+            }
+            E::SiteUpdated { site_id, name, address, .. } => {
+                let site = self.sites.get_mut(&site_id).expect("updated site exists");
+                site.name = name;
+                site.address = address;
+            }
+            E::SiteClosed { site_id, .. } => {
+                self.sites.get_mut(&site_id).expect("closed site exists").open = false;
+            }
+            E::AppGranted { app_id, expires_at, .. } => {
+                self.grants.insert(app_id, Grant { expires_at });
+            }
+            E::AppRevoked { app_id, .. } => {
+                self.grants.remove(&app_id);
+            }
+            E::BalanceCredited { amount, balance_after, .. } => {
+                let expected = self.balance.checked_add(amount).expect("credit was checked");
+                assert_eq!(expected, balance_after, "BalanceCredited.balance_after");
+                self.balance = balance_after;
+            }
+            E::GameAuthorized { unit_price, player_count, total_cost, balance_after, .. } => {
+                assert_eq!(unit_price.times(player_count), Ok(total_cost), "GameAuthorized.total_cost");
+                let expected = self.balance.checked_sub(total_cost).expect("charge was checked");
+                assert_eq!(expected, balance_after, "GameAuthorized.balance_after");
+                self.balance = balance_after;
+            }
+            E::GameEnded { .. } => {}
+            E::OperatorLocked { reason, locked_at } => {
+                self.status = AccountStatus::Locked { locked_at, reason };
+            }
+            E::OperatorUnlocked { .. } => self.status = AccountStatus::Active,
+            E::OperatorDeactivated { deactivated_at } => {
+                self.status = AccountStatus::Deactivated { deactivated_at };
+            }
+        }
+    }
+}

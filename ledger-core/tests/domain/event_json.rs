@@ -1,0 +1,404 @@
+//! Snapshot tests of the stored event JSON. Events are kept forever: a change of field name,
+//! tag, money or time format breaks every stored stream, so each variant's JSON is pinned here
+//! and must also read back to the same value. A failure here means "write an upcaster", not
+//! "update the literal".
+
+use std::fmt::Debug;
+
+use ledger_core::DomainEvent;
+use ledger_core::application::AppEvent;
+use ledger_core::headset_server::HeadsetServerEvent;
+use ledger_core::operator::{Category, OperatorEvent as E, RetiredKey};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::fixtures::*;
+
+/// The event serializes to exactly `expected`, and `expected` reads back to the event.
+fn pin<T>(event: &T, expected: Value)
+where
+    T: Serialize + DeserializeOwned + PartialEq + Debug,
+{
+    assert_eq!(
+        serde_json::to_value(event).unwrap(),
+        expected,
+        "JSON of {event:?}"
+    );
+    let back: T = serde_json::from_value(expected).unwrap();
+    assert_eq!(&back, event);
+    // Also through text, as the event store reads it.
+    let text = serde_json::to_string(event).unwrap();
+    assert_eq!(&serde_json::from_str::<T>(&text).unwrap(), event);
+}
+
+fn operator_events() -> Vec<(E, &'static str, Value)> {
+    let mut registered = registered().into_iter();
+    let (reg, issued) = (registered.next().unwrap(), registered.next().unwrap());
+    vec![
+        (
+            reg,
+            "OperatorRegistered",
+            json!({"OperatorRegistered": {
+                "operator_id": OPERATOR,
+                "username": "starcade",
+                "name": "星际街机有限公司",
+                "phone": "13800138000",
+                "email": "ops@starcade.example",
+                "category": "trial",
+                "registered_at": "2026-11-21T12:00:00Z"
+            }}),
+        ),
+        (
+            issued,
+            "CredentialIssued",
+            json!({"CredentialIssued": {
+                "key_id": KEY,
+                "fingerprint": "f1".repeat(32),
+                "issued_at": "2026-11-21T12:00:00Z"
+            }}),
+        ),
+        (
+            E::CredentialRotated {
+                key_id: key(NEW_KEY),
+                fingerprint: "ab".repeat(32),
+                retired: vec![RetiredKey {
+                    key_id: key(KEY),
+                    ends_at: later(300),
+                }],
+                rotated_at: t0(),
+            },
+            "CredentialRotated",
+            json!({"CredentialRotated": {
+                "key_id": NEW_KEY,
+                "fingerprint": "ab".repeat(32),
+                "retired": [{"key_id": KEY, "ends_at": "2026-11-21T12:05:00Z"}],
+                "rotated_at": "2026-11-21T12:00:00Z"
+            }}),
+        ),
+        (
+            site_opened(site()),
+            "SiteOpened",
+            json!({"SiteOpened": {
+                "site_id": SITE,
+                "name": "万达店",
+                "address": "上海市浦东新区世纪大道 1 号",
+                "opened_at": "2026-11-21T12:00:00Z"
+            }}),
+        ),
+        (
+            E::SiteUpdated {
+                site_id: site(),
+                name: "新店".into(),
+                address: "北京".into(),
+                updated_at: later(5),
+            },
+            "SiteUpdated",
+            json!({"SiteUpdated": {
+                "site_id": SITE,
+                "name": "新店",
+                "address": "北京",
+                "updated_at": "2026-11-21T12:00:05Z"
+            }}),
+        ),
+        (
+            site_closed(site()),
+            "SiteClosed",
+            json!({"SiteClosed": {"site_id": SITE, "closed_at": "2026-11-21T12:01:00Z"}}),
+        ),
+        (
+            granted(None),
+            "AppGranted",
+            json!({"AppGranted": {"app_id": APP, "expires_at": null, "granted_at": "2026-11-21T12:00:00Z"}}),
+        ),
+        (
+            granted(Some(at("2026-12-31T16:00:00Z"))),
+            "AppGranted",
+            json!({"AppGranted": {
+                "app_id": APP,
+                "expires_at": "2026-12-31T16:00:00Z",
+                "granted_at": "2026-11-21T12:00:00Z"
+            }}),
+        ),
+        (
+            E::AppRevoked {
+                app_id: app_id(),
+                revoked_at: later(30),
+            },
+            "AppRevoked",
+            json!({"AppRevoked": {"app_id": APP, "revoked_at": "2026-11-21T12:00:30Z"}}),
+        ),
+        (
+            credited("500", "500.5"),
+            "BalanceCredited",
+            json!({"BalanceCredited": {
+                "credit_id": CREDIT,
+                "amount": "500.00",
+                "reason": "银行转账",
+                "balance_after": "500.50",
+                "credited_at": "2026-11-21T12:00:00Z"
+            }}),
+        ),
+        (
+            E::GameAuthorized {
+                session_id: session(1),
+                authorization_token: token(),
+                app_id: app_id(),
+                app_name: APP_NAME.into(),
+                site_id: site(),
+                player_count: 5,
+                unit_price: yuan("10"),
+                total_cost: yuan("50"),
+                balance_after: yuan("450"),
+                authorized_at: at("2026-11-21T12:30:00.123Z"),
+            },
+            "GameAuthorized",
+            json!({"GameAuthorized": {
+                "session_id": format!("{OPERATOR}_1795262400000_sess000000000001"),
+                "authorization_token": TOKEN,
+                "app_id": APP,
+                "app_name": "太空探险",
+                "site_id": SITE,
+                "player_count": 5,
+                "unit_price": "10.00",
+                "total_cost": "50.00",
+                "balance_after": "450.00",
+                "authorized_at": "2026-11-21T12:30:00.123Z"
+            }}),
+        ),
+        (
+            E::GameEnded {
+                session_id: session(1),
+                duration_seconds: 754,
+                ended_at: later(1354),
+            },
+            "GameEnded",
+            json!({"GameEnded": {
+                "session_id": format!("{OPERATOR}_1795262400000_sess000000000001"),
+                "duration_seconds": 754,
+                "ended_at": "2026-11-21T12:22:34Z"
+            }}),
+        ),
+        (
+            locked(),
+            "OperatorLocked",
+            json!({"OperatorLocked": {"reason": "可疑签名", "locked_at": "2026-11-21T12:02:00Z"}}),
+        ),
+        (
+            E::OperatorUnlocked {
+                unlocked_at: later(300),
+            },
+            "OperatorUnlocked",
+            json!({"OperatorUnlocked": {"unlocked_at": "2026-11-21T12:05:00Z"}}),
+        ),
+        (
+            deactivated(),
+            "OperatorDeactivated",
+            json!({"OperatorDeactivated": {"deactivated_at": "2026-11-21T12:03:00Z"}}),
+        ),
+    ]
+}
+
+fn app_events() -> Vec<(AppEvent, &'static str, Value)> {
+    vec![
+        (
+            AppEvent::AppCreated {
+                app_id: app_id(),
+                name: APP_NAME.into(),
+                description: "多人太空冒险".into(),
+                unit_price: yuan("10"),
+                min_players: 2,
+                max_players: 8,
+                created_at: t0(),
+            },
+            "AppCreated",
+            json!({"AppCreated": {
+                "app_id": APP,
+                "name": "太空探险",
+                "description": "多人太空冒险",
+                "unit_price": "10.00",
+                "min_players": 2,
+                "max_players": 8,
+                "created_at": "2026-11-21T12:00:00Z"
+            }}),
+        ),
+        (
+            AppEvent::AppDetailsUpdated {
+                name: "太空探险 2".into(),
+                description: String::new(),
+                updated_at: later(1),
+            },
+            "AppDetailsUpdated",
+            json!({"AppDetailsUpdated": {
+                "name": "太空探险 2",
+                "description": "",
+                "updated_at": "2026-11-21T12:00:01Z"
+            }}),
+        ),
+        (
+            AppEvent::PriceChanged {
+                old_price: yuan("10"),
+                new_price: yuan("12.5"),
+                changed_at: later(60),
+            },
+            "PriceChanged",
+            json!({"PriceChanged": {
+                "old_price": "10.00",
+                "new_price": "12.50",
+                "changed_at": "2026-11-21T12:01:00Z"
+            }}),
+        ),
+        (
+            AppEvent::PlayerRangeChanged {
+                min_players: 1,
+                max_players: 10,
+                changed_at: later(60),
+            },
+            "PlayerRangeChanged",
+            json!({"PlayerRangeChanged": {"min_players": 1, "max_players": 10, "changed_at": "2026-11-21T12:01:00Z"}}),
+        ),
+        (
+            AppEvent::AppRetired {
+                retired_at: later(900),
+            },
+            "AppRetired",
+            json!({"AppRetired": {"retired_at": "2026-11-21T12:15:00Z"}}),
+        ),
+    ]
+}
+
+fn headset_server_events() -> Vec<(HeadsetServerEvent, &'static str, Value)> {
+    vec![(
+        HeadsetServerEvent::HeartbeatReceived {
+            operator_id: operator_id(),
+            site_id: site(),
+            server_id: "hs-01".into(),
+            players_online: 6,
+            version: "2.3.1".into(),
+            received_at: later(42),
+        },
+        "HeartbeatReceived",
+        json!({"HeartbeatReceived": {
+            "operator_id": OPERATOR,
+            "site_id": SITE,
+            "server_id": "hs-01",
+            "players_online": 6,
+            "version": "2.3.1",
+            "received_at": "2026-11-21T12:00:42Z"
+        }}),
+    )]
+}
+
+/// Each list must hold every variant once; the exhaustive match breaks the build when a
+/// variant is added without a snapshot.
+fn operator_variant_index(event: &E) -> usize {
+    match event {
+        E::OperatorRegistered { .. } => 0,
+        E::CredentialIssued { .. } => 1,
+        E::CredentialRotated { .. } => 2,
+        E::SiteOpened { .. } => 3,
+        E::SiteUpdated { .. } => 4,
+        E::SiteClosed { .. } => 5,
+        E::AppGranted { .. } => 6,
+        E::AppRevoked { .. } => 7,
+        E::BalanceCredited { .. } => 8,
+        E::GameAuthorized { .. } => 9,
+        E::GameEnded { .. } => 10,
+        E::OperatorLocked { .. } => 11,
+        E::OperatorUnlocked { .. } => 12,
+        E::OperatorDeactivated { .. } => 13,
+    }
+}
+
+fn app_variant_index(event: &AppEvent) -> usize {
+    match event {
+        AppEvent::AppCreated { .. } => 0,
+        AppEvent::AppDetailsUpdated { .. } => 1,
+        AppEvent::PriceChanged { .. } => 2,
+        AppEvent::PlayerRangeChanged { .. } => 3,
+        AppEvent::AppRetired { .. } => 4,
+    }
+}
+
+fn headset_server_variant_index(event: &HeadsetServerEvent) -> usize {
+    match event {
+        HeadsetServerEvent::HeartbeatReceived { .. } => 0,
+    }
+}
+
+fn assert_covers_every_variant<T>(
+    cases: &[(T, &str, Value)],
+    variants: usize,
+    index: fn(&T) -> usize,
+) {
+    let mut seen = vec![false; variants];
+    for (event, _, _) in cases {
+        seen[index(event)] = true;
+    }
+    assert!(
+        seen.iter().all(|s| *s),
+        "a variant has no snapshot: {seen:?}"
+    );
+}
+
+#[test]
+fn every_operator_event_variant_has_pinned_json_that_reads_back() {
+    let cases = operator_events();
+    assert_covers_every_variant(&cases, 14, operator_variant_index);
+    for (event, _, expected) in cases {
+        pin(&event, expected);
+    }
+}
+
+#[test]
+fn every_app_event_variant_has_pinned_json_that_reads_back() {
+    let cases = app_events();
+    assert_covers_every_variant(&cases, 5, app_variant_index);
+    for (event, _, expected) in cases {
+        pin(&event, expected);
+    }
+}
+
+#[test]
+fn every_headset_server_event_variant_has_pinned_json_that_reads_back() {
+    let cases = headset_server_events();
+    assert_covers_every_variant(&cases, 1, headset_server_variant_index);
+    for (event, _, expected) in cases {
+        pin(&event, expected);
+    }
+}
+
+#[test]
+fn event_type_names_are_pinned_and_match_the_json_tag() {
+    fn check<T: DomainEvent>(cases: Vec<(T, &'static str, Value)>) {
+        let names: Vec<&str> = cases.iter().map(|(_, name, _)| *name).collect();
+        let events: Vec<T> = cases.iter().map(|(event, _, _)| event.clone()).collect();
+        assert_eq!(event_types(&events), names);
+        for (event, name, json) in &cases {
+            let tag = json.as_object().unwrap().keys().next().unwrap();
+            assert_eq!(tag, name, "the stored tag and event_type() agree");
+            assert_eq!(event.event_version(), "1", "{name}");
+        }
+    }
+    check(operator_events());
+    check(app_events());
+    check(headset_server_events());
+}
+
+#[test]
+fn money_in_stored_events_is_refused_as_a_json_number() {
+    let stored = json!({"PriceChanged": {"old_price": 10, "new_price": "12.50", "changed_at": "2026-11-21T12:01:00Z"}});
+    assert!(serde_json::from_value::<AppEvent>(stored).is_err());
+}
+
+#[test]
+fn the_category_is_stored_in_snake_case() {
+    for (category, text) in [
+        (Category::Vip, "vip"),
+        (Category::Standard, "standard"),
+        (Category::Trial, "trial"),
+    ] {
+        assert_eq!(serde_json::to_value(category).unwrap(), json!(text));
+        assert_eq!(category.as_str(), text);
+    }
+}

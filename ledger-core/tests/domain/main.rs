@@ -1,0 +1,14 @@
+//! Domain tests of ledger-core: one test binary, one module per subject.
+//!
+//! - [`operator`] and [`application`], [`headset_server`]: given/when/then, one rule per test.
+//! - [`operator_properties`]: random command sequences against an independent model.
+//! - [`event_json`]: the stored JSON of every event, pinned.
+//! - [`style`]: no floats in ledger-core.
+
+mod application;
+mod event_json;
+mod fixtures;
+mod headset_server;
+mod operator;
+mod operator_properties;
+mod style;

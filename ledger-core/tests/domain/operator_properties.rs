@@ -1,0 +1,775 @@
+//! Property tests over random command sequences on one operator.
+//!
+//! A small, independent model (plain integers and flags) predicts the exact outcome of every
+//! command; the aggregate must agree with it event for event and error for error. After every
+//! step: the balance is never negative, it equals the credits minus the charges summed from the
+//! events, every `balance_after` is the running sum, and replaying the events (also through
+//! their stored JSON) rebuilds exactly the same state. `Aggregate::handle` must produce the same
+//! events and state as `Operator::decide`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use cqrs_es::event_sink::EventSink;
+use ledger_core::Aggregate;
+use ledger_core::application::AppStatus;
+use ledger_core::ids::{AppId, AuthorizationToken, CreditId, KeyId, SessionId, SiteId};
+use ledger_core::money::Money;
+use ledger_core::operator::{
+    AppTerms, MAX_ROTATION_OVERLAP, Operator, OperatorCommand as C, OperatorError,
+    OperatorEvent as E, RetiredKey,
+};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use crate::fixtures::*;
+
+const SITES: usize = 2;
+const APPS: usize = 2;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Credit {
+        fen: i64,
+    },
+    Authorize {
+        site: usize,
+        app: usize,
+        players: i64,
+        price_fen: i64,
+        min: u32,
+        span: u32,
+        retired: bool,
+    },
+    OpenSite {
+        site: usize,
+    },
+    UpdateSite {
+        site: usize,
+    },
+    CloseSite {
+        site: usize,
+    },
+    Grant {
+        app: usize,
+        expires_in: Option<i64>,
+    },
+    Revoke {
+        app: usize,
+    },
+    Lock,
+    Unlock,
+    Deactivate,
+    Rotate {
+        overlap_seconds: i64,
+    },
+    EndGame {
+        duration_seconds: Option<u64>,
+    },
+}
+
+/// Weights favour the money path; deactivation is rare because it freezes the account.
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        40 => prop_oneof![1 => Just(0i64), 3 => 1i64..=100, 10 => 1i64..=50_000, 2 => 1_000_000i64..=5_000_000]
+            .prop_map(|fen| Step::Credit { fen }),
+        120 => (1u32..=4, 0u32..=6)
+            .prop_flat_map(|(min, span)| {
+                let (low, high) = (i64::from(min), i64::from(min + span));
+                (
+                    prop_oneof![3 => Just(0usize), 1 => 0..SITES],
+                    prop_oneof![3 => Just(0usize), 1 => 0..APPS],
+                    prop_oneof![16 => low..=high, 2 => prop_oneof![Just(low - 1), Just(high + 1)], 1 => -3i64..=0, 1 => any::<i64>()],
+                    prop_oneof![1i64..=1_000, 1i64..=30_000],
+                    Just(min),
+                    Just(span),
+                    proptest::bool::weighted(0.05),
+                )
+            })
+            .prop_map(|(site, app, players, price_fen, min, span, retired)| Step::Authorize {
+                site,
+                app,
+                players,
+                price_fen,
+                min,
+                span,
+                retired,
+            }),
+        20 => (0..SITES).prop_map(|site| Step::OpenSite { site }),
+        10 => (0..SITES).prop_map(|site| Step::UpdateSite { site }),
+        5 => (0..SITES).prop_map(|site| Step::CloseSite { site }),
+        30 => (0..APPS, proptest::option::of(-3_600i64..=7_200))
+            .prop_map(|(app, expires_in)| Step::Grant { app, expires_in }),
+        5 => (0..APPS).prop_map(|app| Step::Revoke { app }),
+        3 => Just(Step::Lock),
+        10 => Just(Step::Unlock),
+        10 => (-60i64..=90_000).prop_map(|overlap_seconds| Step::Rotate { overlap_seconds }),
+        20 => proptest::option::of(0u64..=7_200).prop_map(|duration_seconds| Step::EndGame { duration_seconds }),
+        1 => Just(Step::Deactivate),
+    ]
+}
+
+/// Half of the sequences start from a playable account (an open site, a permanent grant and
+/// some money) so that most authorizations reach the balance check.
+fn sequence() -> impl Strategy<Value = Vec<(i64, Step)>> {
+    (
+        any::<bool>(),
+        proptest::collection::vec((0i64..=900, step()), 1..80),
+    )
+        .prop_map(|(playable, steps)| {
+            let setup = [
+                Step::OpenSite { site: 0 },
+                Step::Grant {
+                    app: 0,
+                    expires_in: None,
+                },
+                Step::Credit { fen: 200_000 },
+            ];
+            let prefix = if playable {
+                setup.map(|s| (0, s)).to_vec()
+            } else {
+                vec![]
+            };
+            prefix.into_iter().chain(steps).collect()
+        })
+}
+
+fn fixed_id(kind: u8, index: usize) -> Uuid {
+    Uuid::from_u128((u128::from(kind) << 64) | (index as u128 + 1))
+}
+
+fn site_id(i: usize) -> SiteId {
+    SiteId(fixed_id(1, i))
+}
+
+fn app(i: usize) -> AppId {
+    AppId(fixed_id(2, i))
+}
+
+// ------------------------------------------------------------------ the independent model
+
+#[derive(Debug, Clone, PartialEq)]
+enum ModelStatus {
+    Active,
+    Locked { at: DateTime<Utc>, reason: String },
+    Deactivated,
+}
+
+/// What an operator is, in the plainest terms: fen as an integer, flags per site and app.
+#[derive(Debug, Clone)]
+struct Model {
+    status: ModelStatus,
+    /// `None`: never opened; `Some(open)`.
+    sites: [Option<bool>; SITES],
+    /// `None`: no grant; `Some(expiry)`.
+    grants: [Option<Option<DateTime<Utc>>>; APPS],
+    balance_fen: i64,
+    keys: BTreeMap<KeyId, Option<DateTime<Utc>>>,
+}
+
+impl Model {
+    fn registered() -> Model {
+        Model {
+            status: ModelStatus::Active,
+            sites: [None; SITES],
+            grants: [None; APPS],
+            balance_fen: 0,
+            keys: BTreeMap::from([(key(KEY), None)]),
+        }
+    }
+
+    fn staff_change_refused(&self) -> Option<OperatorError> {
+        (self.status == ModelStatus::Deactivated).then_some(OperatorError::AccountDeactivated)
+    }
+}
+
+fn money(fen: i64) -> Money {
+    Money::from_fen(fen).unwrap()
+}
+
+/// Everything one step needs besides the model: the clock and fresh ids.
+struct Harness {
+    model: Model,
+    now: DateTime<Utc>,
+    counter: u32,
+    authorized: Vec<(SessionId, DateTime<Utc>)>,
+}
+
+impl Harness {
+    fn next(&mut self) -> u32 {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// The command for `step`, and the outcome the model predicts for it.
+    fn command(&mut self, step: &Step) -> (C, Result<Vec<E>, OperatorError>) {
+        let now = self.now;
+        let n = self.next();
+        let m = &self.model;
+        match step.clone() {
+            Step::Credit { fen } => {
+                let credit_id = CreditId(fixed_id(3, n as usize));
+                let cmd = C::CreditBalance {
+                    credit_id,
+                    amount: money(fen),
+                    reason: "充值".into(),
+                    now,
+                };
+                let outcome = if let Some(e) = m.staff_change_refused() {
+                    Err(e)
+                } else if fen == 0 {
+                    Err(OperatorError::InvalidField {
+                        field: "amount",
+                        reason: "must be greater than 0".into(),
+                    })
+                } else {
+                    Ok(vec![E::BalanceCredited {
+                        credit_id,
+                        amount: money(fen),
+                        reason: "充值".into(),
+                        balance_after: money(m.balance_fen + fen),
+                        credited_at: now,
+                    }])
+                };
+                (cmd, outcome)
+            }
+            Step::Authorize {
+                site,
+                app: a,
+                players,
+                price_fen,
+                min,
+                span,
+                retired,
+            } => {
+                let session_id =
+                    SessionId::parse(&format!("{OPERATOR}_{}_p{n:015}", now.timestamp_millis()))
+                        .unwrap();
+                let token = AuthorizationToken(fixed_id(4, n as usize));
+                let terms = AppTerms {
+                    app_id: app(a),
+                    name: format!("游戏{a}"),
+                    unit_price: money(price_fen),
+                    min_players: min,
+                    max_players: min + span,
+                    status: if retired {
+                        AppStatus::Retired
+                    } else {
+                        AppStatus::Active
+                    },
+                };
+                let cmd = C::AuthorizeGame {
+                    session_id: session_id.clone(),
+                    token,
+                    app: terms.clone(),
+                    site_id: site_id(site),
+                    player_count: players,
+                    now,
+                };
+                let cost = i128::from(price_fen) * i128::from(players);
+                let outcome = match (&m.status, m.sites[site], m.grants[a]) {
+                    (ModelStatus::Locked { at, reason }, _, _) => {
+                        Err(OperatorError::AccountLocked {
+                            locked_at: *at,
+                            reason: reason.clone(),
+                        })
+                    }
+                    (ModelStatus::Deactivated, _, _) => Err(OperatorError::AccountDeactivated),
+                    (_, None, _) => Err(OperatorError::SiteNotFound),
+                    (_, Some(false), _) => Err(OperatorError::SiteInactive),
+                    _ if retired => Err(OperatorError::AppInactive),
+                    (_, _, None) => Err(OperatorError::AppNotAuthorized {
+                        app_id: app(a),
+                        app_name: terms.name,
+                    }),
+                    (_, _, Some(Some(expiry))) if expiry <= now => {
+                        Err(OperatorError::AuthorizationExpired {
+                            app_name: terms.name,
+                            expired_at: expiry,
+                        })
+                    }
+                    _ if players < i64::from(min) || players > i64::from(min + span) => {
+                        Err(OperatorError::PlayerCountOutOfRange {
+                            min_players: min,
+                            max_players: min + span,
+                            requested_players: players,
+                        })
+                    }
+                    _ if cost > i128::from(m.balance_fen) => {
+                        Err(OperatorError::InsufficientBalance {
+                            current_balance: money(m.balance_fen),
+                            required_amount: money(i64::try_from(cost).unwrap()),
+                            shortage: money(i64::try_from(cost).unwrap() - m.balance_fen),
+                        })
+                    }
+                    _ => Ok(vec![E::GameAuthorized {
+                        session_id,
+                        authorization_token: token,
+                        app_id: app(a),
+                        app_name: terms.name,
+                        site_id: site_id(site),
+                        player_count: u32::try_from(players).unwrap(),
+                        unit_price: money(price_fen),
+                        total_cost: money(i64::try_from(cost).unwrap()),
+                        balance_after: money(m.balance_fen - i64::try_from(cost).unwrap()),
+                        authorized_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::OpenSite { site } => {
+                let cmd = C::OpenSite {
+                    site_id: site_id(site),
+                    name: format!("店{site}"),
+                    address: "上海".into(),
+                    now,
+                };
+                let outcome = match (m.staff_change_refused(), m.sites[site]) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(_)) => Err(OperatorError::InvalidField {
+                        field: "site_id",
+                        reason: "already used".into(),
+                    }),
+                    (None, None) => Ok(vec![E::SiteOpened {
+                        site_id: site_id(site),
+                        name: format!("店{site}"),
+                        address: "上海".into(),
+                        opened_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::UpdateSite { site } => {
+                let cmd = C::UpdateSite {
+                    site_id: site_id(site),
+                    name: format!("新店{n}"),
+                    address: "北京".into(),
+                    now,
+                };
+                let outcome = match (m.staff_change_refused(), m.sites[site]) {
+                    (Some(e), _) => Err(e),
+                    (None, None) => Err(OperatorError::SiteNotFound),
+                    (None, Some(false)) => Err(OperatorError::SiteInactive),
+                    (None, Some(true)) => Ok(vec![E::SiteUpdated {
+                        site_id: site_id(site),
+                        name: format!("新店{n}"),
+                        address: "北京".into(),
+                        updated_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::CloseSite { site } => {
+                let cmd = C::CloseSite {
+                    site_id: site_id(site),
+                    now,
+                };
+                let outcome = match (m.staff_change_refused(), m.sites[site]) {
+                    (Some(e), _) => Err(e),
+                    (None, None) => Err(OperatorError::SiteNotFound),
+                    (None, Some(false)) => Err(OperatorError::SiteInactive),
+                    (None, Some(true)) => Ok(vec![E::SiteClosed {
+                        site_id: site_id(site),
+                        closed_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::Grant { app: a, expires_in } => {
+                let expires_at = expires_in.map(|s| now + TimeDelta::seconds(s));
+                let cmd = C::GrantApp {
+                    app_id: app(a),
+                    expires_at,
+                    now,
+                };
+                let outcome = match m.staff_change_refused() {
+                    Some(e) => Err(e),
+                    None => Ok(vec![E::AppGranted {
+                        app_id: app(a),
+                        expires_at,
+                        granted_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::Revoke { app: a } => {
+                let cmd = C::RevokeApp {
+                    app_id: app(a),
+                    now,
+                };
+                let outcome = match (m.staff_change_refused(), m.grants[a]) {
+                    (Some(e), _) => Err(e),
+                    (None, None) => Err(OperatorError::GrantNotFound),
+                    (None, Some(_)) => Ok(vec![E::AppRevoked {
+                        app_id: app(a),
+                        revoked_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::Lock => {
+                let reason = format!("锁定{n}");
+                let cmd = C::LockAccount {
+                    reason: reason.clone(),
+                    now,
+                };
+                let outcome = match m.staff_change_refused() {
+                    Some(e) => Err(e),
+                    None => Ok(vec![E::OperatorLocked {
+                        reason,
+                        locked_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::Unlock => {
+                let cmd = C::UnlockAccount { now };
+                let outcome = match &m.status {
+                    ModelStatus::Deactivated => Err(OperatorError::AccountDeactivated),
+                    ModelStatus::Active => Err(OperatorError::NotLocked),
+                    ModelStatus::Locked { .. } => {
+                        Ok(vec![E::OperatorUnlocked { unlocked_at: now }])
+                    }
+                };
+                (cmd, outcome)
+            }
+            Step::Deactivate => {
+                let cmd = C::DeactivateAccount { now };
+                let outcome = match m.staff_change_refused() {
+                    Some(e) => Err(e),
+                    None => Ok(vec![E::OperatorDeactivated {
+                        deactivated_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::Rotate { overlap_seconds } => {
+                let overlap = TimeDelta::seconds(overlap_seconds);
+                // Far from the fixture key `mrk_0…01`: a rotation never reissues a live id.
+                let key_id = KeyId(format!(
+                    "{}{:032x}",
+                    KeyId::PREFIX,
+                    (u64::from(n) << 32) | 0xabc
+                ));
+                let cmd = C::RotateCredentials {
+                    key_id: key_id.clone(),
+                    fingerprint: format!("{n:064x}"),
+                    overlap,
+                    now,
+                };
+                let outcome = if let Some(e) = m.staff_change_refused() {
+                    Err(e)
+                } else if !(0..=MAX_ROTATION_OVERLAP.num_seconds()).contains(&overlap_seconds) {
+                    Err(OperatorError::InvalidField {
+                        field: "overlap_seconds",
+                        reason: "0 to 86400".into(),
+                    })
+                } else {
+                    let end = now + overlap;
+                    let retired = m
+                        .keys
+                        .iter()
+                        .filter(|(_, ends)| ends.is_none_or(|e| now < e))
+                        .map(|(k, ends)| RetiredKey {
+                            key_id: k.clone(),
+                            ends_at: ends.map_or(end, |e| e.min(end)),
+                        })
+                        .collect();
+                    Ok(vec![E::CredentialRotated {
+                        key_id,
+                        fingerprint: format!("{n:064x}"),
+                        retired,
+                        rotated_at: now,
+                    }])
+                };
+                (cmd, outcome)
+            }
+            Step::EndGame { duration_seconds } => {
+                let (session_id, authorized_at) =
+                    self.authorized.last().cloned().unwrap_or((session(n), now));
+                let cmd = C::EndGame {
+                    session_id: session_id.clone(),
+                    authorized_at,
+                    duration_seconds,
+                    now,
+                };
+                let measured = u64::try_from((now - authorized_at).num_seconds()).unwrap();
+                let outcome = Ok(vec![E::GameEnded {
+                    session_id,
+                    duration_seconds: duration_seconds.unwrap_or(measured),
+                    ended_at: now,
+                }]);
+                (cmd, outcome)
+            }
+        }
+    }
+
+    /// Moves the model by an accepted event (the model's own reading of it).
+    fn accept(&mut self, event: &E) {
+        let m = &mut self.model;
+        match event {
+            E::BalanceCredited { amount, .. } => m.balance_fen += amount.fen(),
+            E::GameAuthorized {
+                session_id,
+                total_cost,
+                authorized_at,
+                ..
+            } => {
+                m.balance_fen -= total_cost.fen();
+                self.authorized.push((session_id.clone(), *authorized_at));
+            }
+            E::SiteOpened { site_id: s, .. } => m.sites[index_of(*s, site_id)] = Some(true),
+            E::SiteClosed { site_id: s, .. } => m.sites[index_of(*s, site_id)] = Some(false),
+            E::AppGranted {
+                app_id, expires_at, ..
+            } => m.grants[index_of(*app_id, app)] = Some(*expires_at),
+            E::AppRevoked { app_id, .. } => m.grants[index_of(*app_id, app)] = None,
+            E::OperatorLocked { reason, locked_at } => {
+                m.status = ModelStatus::Locked {
+                    at: *locked_at,
+                    reason: reason.clone(),
+                };
+            }
+            E::OperatorUnlocked { .. } => m.status = ModelStatus::Active,
+            E::OperatorDeactivated { .. } => m.status = ModelStatus::Deactivated,
+            E::CredentialRotated {
+                key_id,
+                retired,
+                rotated_at,
+                ..
+            } => {
+                for r in retired {
+                    m.keys.insert(r.key_id.clone(), Some(r.ends_at));
+                }
+                m.keys
+                    .retain(|_, ends| ends.is_none_or(|e| e > *rotated_at));
+                m.keys.insert(key_id.clone(), None);
+            }
+            E::SiteUpdated { .. } | E::GameEnded { .. } => {}
+            E::OperatorRegistered { .. } | E::CredentialIssued { .. } => {
+                unreachable!("registered once, first")
+            }
+        }
+    }
+}
+
+fn index_of<T: PartialEq>(id: T, make: fn(usize) -> T) -> usize {
+    (0..SITES.max(APPS))
+        .find(|&i| make(i) == id)
+        .expect("a known id")
+}
+
+// ------------------------------------------------------------------ invariants
+
+fn replay_all(events: &[E]) -> Operator {
+    replay(events.iter().cloned())
+}
+
+/// Credits minus charges, summed from the events' amounts alone, and every `balance_after`
+/// checked against the running sum.
+fn balance_from_events(events: &[E]) -> Result<i128, TestCaseError> {
+    let mut sum: i128 = 0;
+    for event in events {
+        match event {
+            E::BalanceCredited {
+                amount,
+                balance_after,
+                ..
+            } => {
+                sum += i128::from(amount.fen());
+                prop_assert_eq!(i128::from(balance_after.fen()), sum, "credit balance_after");
+            }
+            E::GameAuthorized {
+                unit_price,
+                player_count,
+                total_cost,
+                balance_after,
+                ..
+            } => {
+                prop_assert_eq!(
+                    i128::from(total_cost.fen()),
+                    i128::from(unit_price.fen()) * i128::from(*player_count),
+                    "total = price × players"
+                );
+                sum -= i128::from(total_cost.fen());
+                prop_assert_eq!(i128::from(balance_after.fen()), sum, "charge balance_after");
+            }
+            _ => prop_assert!(event.money_movement().is_none()),
+        }
+        prop_assert!(sum >= 0, "the running balance went negative: {sum}");
+    }
+    Ok(sum)
+}
+
+fn check_invariants(
+    state: &Operator,
+    log: &[E],
+    model: &Model,
+    through_json: bool,
+) -> Result<(), TestCaseError> {
+    prop_assert!(state.balance.fen() >= 0);
+    prop_assert!(state.balance.as_decimal().is_sign_positive());
+    prop_assert_eq!(i128::from(state.balance.fen()), balance_from_events(log)?);
+    prop_assert_eq!(state.balance.fen(), model.balance_fen);
+    prop_assert_eq!(
+        &replay_all(log),
+        state,
+        "replay of all events differs from the live state"
+    );
+    if through_json {
+        let stored: Vec<String> = log
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let loaded = replay(
+            stored
+                .iter()
+                .map(|text| serde_json::from_str::<E>(text).unwrap()),
+        );
+        prop_assert_eq!(
+            &loaded,
+            state,
+            "replay of the stored JSON differs from the live state"
+        );
+        let snapshot: Operator =
+            serde_json::from_value(serde_json::to_value(state).unwrap()).unwrap();
+        prop_assert_eq!(
+            &snapshot,
+            state,
+            "the state's own JSON snapshot does not round-trip"
+        );
+    }
+    // The live keys are the model's.
+    let live_keys: Vec<&KeyId> = state.credentials.keys().collect();
+    let model_keys: Vec<&KeyId> = model.keys.keys().collect();
+    prop_assert_eq!(live_keys, model_keys);
+    Ok(())
+}
+
+/// Runs `command` through `Aggregate::handle` (async, as the framework does) and returns the
+/// events written and the aggregate it leaves.
+fn handle(
+    rt: &tokio::runtime::Runtime,
+    state: &Operator,
+    command: C,
+) -> (Result<Vec<E>, OperatorError>, Operator) {
+    let mut aggregate = state.clone();
+    let sink = EventSink::<Operator>::default();
+    let result = rt.block_on(async {
+        aggregate.handle(command, &(), &sink).await?;
+        Ok(sink.collect().await)
+    });
+    (result, aggregate)
+}
+
+fn run(steps: Vec<(i64, Step)>) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut state = Operator::default();
+    let mut log = registered();
+    for event in state.decide(register_command()).unwrap() {
+        state.apply(event);
+    }
+    prop_assert_eq!(&replay_all(&log), &state);
+    let mut harness = Harness {
+        model: Model::registered(),
+        now: t0(),
+        counter: 0,
+        authorized: vec![],
+    };
+
+    for (i, (advance, step)) in steps.iter().enumerate() {
+        harness.now += TimeDelta::seconds(*advance);
+        let (command, predicted) = harness.command(step);
+        let decided = state.decide(command.clone());
+        prop_assert_eq!(&decided, &predicted, "step {} {:?}", i, step);
+
+        let (handled, handled_state) = handle(&rt, &state, command);
+        prop_assert_eq!(
+            &handled,
+            &decided,
+            "handle and decide disagree at step {}",
+            i
+        );
+
+        // A refused command records nothing and changes nothing.
+        if let Ok(events) = decided {
+            for event in events {
+                harness.accept(&event);
+                state.apply(event.clone());
+                log.push(event);
+            }
+        }
+        prop_assert_eq!(
+            &handled_state,
+            &state,
+            "handle left another state at step {}",
+            i
+        );
+        check_invariants(
+            &state,
+            &log,
+            &harness.model,
+            i % 8 == 0 || i + 1 == steps.len(),
+        )?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_command_sequences_keep_the_balance_equal_to_its_events_and_replayable(
+        steps in sequence()
+    ) {
+        run(steps)?;
+    }
+}
+
+#[test]
+fn a_long_busy_day_keeps_every_invariant() {
+    // A deterministic sequence that surely reaches charges, refusals and rotations.
+    let mut steps = vec![
+        (0, Step::OpenSite { site: 0 }),
+        (
+            1,
+            Step::Grant {
+                app: 0,
+                expires_in: None,
+            },
+        ),
+        (1, Step::Credit { fen: 50_000 }),
+    ];
+    for k in 0..200 {
+        steps.push((
+            37,
+            Step::Authorize {
+                site: 0,
+                app: 0,
+                players: (k % 9) + 1,
+                price_fen: 1_000,
+                min: 2,
+                span: 6,
+                retired: false,
+            },
+        ));
+        if k % 50 == 49 {
+            steps.push((
+                1,
+                Step::Rotate {
+                    overlap_seconds: 600,
+                },
+            ));
+            steps.push((1, Step::Credit { fen: 20_000 }));
+            steps.push((
+                1,
+                Step::EndGame {
+                    duration_seconds: None,
+                },
+            ));
+        }
+    }
+    run(steps).unwrap();
+}

@@ -1,0 +1,83 @@
+//! `projector run|rebuild|verify`: settings, telemetry, migrations, then the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use projector::settings::Settings;
+
+/// Tails the MR Ledger event store into the read tables.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML settings file (values there are overridden by MR_* environment variables).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Project new events as they arrive, until SIGINT or SIGTERM.
+    Run,
+    /// Replay every event into a fresh schema and swap it in for the read schema.
+    Rebuild,
+    /// Check the hash chains and diff the read tables against a replay; exit 1 on any difference.
+    Verify,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    if let Some(path) = &cli.config {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let settings: Settings = figment.merge(Env::prefixed("MR_")).extract().context("settings")?;
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&settings.log_filter).context("log_filter")?)
+        .init();
+
+    let config: tokio_postgres::Config = settings.database_url.expose().parse().context("database_url")?;
+    let (mut client, connection) = config.connect(tokio_postgres::NoTls).await.context("connect")?;
+    tokio::spawn(connection);
+    migrations::run(&mut client).await.map_err(|e| anyhow::anyhow!(e)).context("migrations")?;
+
+    let schema = settings.read_schema.as_str();
+    match cli.command {
+        Command::Run => projector::run(config, schema, shutdown_signal()).await?,
+        Command::Rebuild => {
+            let report = projector::rebuild(&mut client, schema).await?;
+            println!(
+                "rebuilt {schema}: {} events in {:.1?} ({} events/s)",
+                report.events,
+                report.elapsed,
+                report.events_per_second()
+            );
+        }
+        Command::Verify => {
+            let report = projector::verify(&mut client, schema).await?;
+            println!("{report}");
+            if !report.is_clean() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,62 @@
+//! Rebuild: replay the whole history into a fresh schema beside the live one, then swap
+//! names in one transaction. The live projector keeps running throughout: it waits on the
+//! projection lock during the swap and then finds the new schema under the old name.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use crate::batch::{self, BATCH_SIZE};
+use crate::checkpoint::EventKey;
+use crate::{Error, Step, check_schema_name, project_next_batch};
+
+/// Schema the rebuild fills before the swap.
+pub const NEXT_SCHEMA: &str = "read_next";
+/// Name the replaced schema has between the swap and its drop (same transaction).
+const OLD_SCHEMA: &str = "read_old";
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub elapsed: Duration,
+}
+
+impl RebuildReport {
+    pub fn events_per_second(&self) -> u64 {
+        let micros = self.elapsed.as_micros().max(1);
+        u64::try_from(u128::from(self.events) * 1_000_000 / micros).unwrap_or(u64::MAX)
+    }
+}
+
+/// Rebuilds `schema` (normally [`crate::READ_SCHEMA`]) from the events.
+pub async fn rebuild(client: &mut Client, schema: &str) -> Result<RebuildReport, Error> {
+    check_schema_name(schema)?;
+    let started = Instant::now();
+    {
+        let tx = client.transaction().await?;
+        tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {NEXT_SCHEMA} CASCADE")).await?;
+        tx.execute("SELECT public.mr_create_read_schema($1)", &[&NEXT_SCHEMA]).await?;
+        tx.commit().await?;
+    }
+    let mut events = 0u64;
+    while let Step::Projected(n) = project_next_batch(client, NEXT_SCHEMA).await? {
+        events += n as u64;
+        tracing::debug!(events, "rebuild progress");
+    }
+    let tx = client.transaction().await?;
+    batch::lock(&tx).await?;
+    while let Step::Projected(n) = batch::project_in(&tx, NEXT_SCHEMA, BATCH_SIZE, EventKey::MAX).await? {
+        events += n as u64;
+    }
+    tx.batch_execute(&format!(
+        "ALTER SCHEMA {schema} RENAME TO {OLD_SCHEMA}; \
+         ALTER SCHEMA {NEXT_SCHEMA} RENAME TO {schema}; \
+         DROP SCHEMA {OLD_SCHEMA} CASCADE;"
+    ))
+    .await?;
+    tx.commit().await?;
+    let report = RebuildReport { events, elapsed: started.elapsed() };
+    tracing::info!(events, elapsed_ms = report.elapsed.as_millis() as u64, events_per_second = report.events_per_second(), "read schema rebuilt and swapped");
+    Ok(report)
+}

@@ -1,0 +1,308 @@
+//! One struct per read table (field names are column names, so a batch's rows go to
+//! PostgreSQL as JSON) and the loading of the current rows a batch touches, one query per
+//! table.
+
+use chrono::{DateTime, Utc};
+use ledger_core::ids::{AppId, AuthorizationToken, OperatorId, SiteId};
+use ledger_core::money::Money;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use crate::Error;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct OperatorRow {
+    pub id: OperatorId,
+    pub username: String,
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    pub category: String,
+    pub status: String,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub lock_reason: Option<String>,
+    pub balance: Money,
+    pub total_credited: Money,
+    pub total_charged: Money,
+    pub games: i64,
+    pub registered_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_sequence: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct CredentialRow {
+    pub key_id: String,
+    pub operator_id: OperatorId,
+    pub fingerprint: String,
+    pub issued_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct SiteRow {
+    pub id: SiteId,
+    pub operator_id: OperatorId,
+    pub name: String,
+    pub address: String,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct AppRow {
+    pub id: AppId,
+    pub name: String,
+    pub description: String,
+    pub unit_price: Money,
+    pub min_players: i32,
+    pub max_players: i32,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_sequence: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct GrantRow {
+    pub operator_id: OperatorId,
+    pub app_id: AppId,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub granted_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct UsageRow {
+    pub operator_id: OperatorId,
+    pub session_id: String,
+    pub site_id: SiteId,
+    pub app_id: AppId,
+    pub app_name: String,
+    pub player_count: i32,
+    pub unit_price: Money,
+    pub total_cost: Money,
+    pub balance_after: Money,
+    pub authorization_token: AuthorizationToken,
+    pub authorized_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<i64>,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct TransactionRow {
+    pub position: i64,
+    pub operator_id: OperatorId,
+    pub kind: &'static str,
+    pub amount: Money,
+    pub balance_after: Money,
+    pub reference: String,
+    pub description: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct HeadsetServerRow {
+    pub operator_id: OperatorId,
+    pub server_id: String,
+    pub site_id: SiteId,
+    pub players_online: i32,
+    pub version: String,
+    pub last_seen_at: DateTime<Utc>,
+    pub last_sequence: i64,
+}
+
+fn money(row: &Row, column: &str, table: &'static str) -> Result<Money, Error> {
+    let value: Decimal = row.get(column);
+    Money::from_decimal(value).map_err(|e| Error::BadRow { table, reason: format!("{column} {value}: {e}") })
+}
+
+fn uuid(row: &Row, column: &str) -> Uuid {
+    row.get(column)
+}
+
+pub(crate) async fn operators(client: &impl GenericClient, ids: &[Uuid]) -> Result<Vec<OperatorRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client.query("SELECT * FROM operators WHERE id = ANY($1)", &[&ids]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OperatorRow {
+                id: OperatorId(uuid(r, "id")),
+                username: r.get("username"),
+                name: r.get("name"),
+                phone: r.get("phone"),
+                email: r.get("email"),
+                category: r.get("category"),
+                status: r.get("status"),
+                locked_at: r.get("locked_at"),
+                lock_reason: r.get("lock_reason"),
+                balance: money(r, "balance", "operators")?,
+                total_credited: money(r, "total_credited", "operators")?,
+                total_charged: money(r, "total_charged", "operators")?,
+                games: r.get("games"),
+                registered_at: r.get("registered_at"),
+                updated_at: r.get("updated_at"),
+                last_sequence: r.get("last_sequence"),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn apps(client: &impl GenericClient, ids: &[Uuid]) -> Result<Vec<AppRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client.query("SELECT * FROM apps WHERE id = ANY($1)", &[&ids]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AppRow {
+                id: AppId(uuid(r, "id")),
+                name: r.get("name"),
+                description: r.get("description"),
+                unit_price: money(r, "unit_price", "apps")?,
+                min_players: r.get("min_players"),
+                max_players: r.get("max_players"),
+                status: r.get("status"),
+                created_at: r.get("created_at"),
+                updated_at: r.get("updated_at"),
+                last_sequence: r.get("last_sequence"),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn headset_servers(
+    client: &impl GenericClient,
+    keys: &[(Uuid, String)],
+) -> Result<Vec<HeadsetServerRow>, Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (operators, servers): (Vec<Uuid>, Vec<&str>) = keys.iter().map(|(o, s)| (*o, s.as_str())).unzip();
+    let rows = client
+        .query(
+            "SELECT * FROM headset_servers WHERE (operator_id, server_id) IN \
+             (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+            &[&operators, &servers],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| HeadsetServerRow {
+            operator_id: OperatorId(uuid(r, "operator_id")),
+            server_id: r.get("server_id"),
+            site_id: SiteId(uuid(r, "site_id")),
+            players_online: r.get("players_online"),
+            version: r.get("version"),
+            last_seen_at: r.get("last_seen_at"),
+            last_sequence: r.get("last_sequence"),
+        })
+        .collect())
+}
+
+pub(crate) async fn credentials(client: &impl GenericClient, key_ids: &[String]) -> Result<Vec<CredentialRow>, Error> {
+    if key_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client.query("SELECT * FROM credentials WHERE key_id = ANY($1)", &[&key_ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| CredentialRow {
+            key_id: r.get("key_id"),
+            operator_id: OperatorId(uuid(r, "operator_id")),
+            fingerprint: r.get("fingerprint"),
+            issued_at: r.get("issued_at"),
+            ends_at: r.get("ends_at"),
+        })
+        .collect())
+}
+
+pub(crate) async fn sites(client: &impl GenericClient, ids: &[Uuid]) -> Result<Vec<SiteRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client.query("SELECT * FROM sites WHERE id = ANY($1)", &[&ids]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| SiteRow {
+            id: SiteId(uuid(r, "id")),
+            operator_id: OperatorId(uuid(r, "operator_id")),
+            name: r.get("name"),
+            address: r.get("address"),
+            status: r.get("status"),
+            opened_at: r.get("opened_at"),
+            updated_at: r.get("updated_at"),
+            closed_at: r.get("closed_at"),
+        })
+        .collect())
+}
+
+pub(crate) async fn grants(client: &impl GenericClient, keys: &[(Uuid, Uuid)]) -> Result<Vec<GrantRow>, Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (operators, apps): (Vec<Uuid>, Vec<Uuid>) = keys.iter().copied().unzip();
+    let rows = client
+        .query(
+            "SELECT * FROM grants WHERE (operator_id, app_id) IN \
+             (SELECT * FROM unnest($1::uuid[], $2::uuid[]))",
+            &[&operators, &apps],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| GrantRow {
+            operator_id: OperatorId(uuid(r, "operator_id")),
+            app_id: AppId(uuid(r, "app_id")),
+            expires_at: r.get("expires_at"),
+            status: r.get("status"),
+            granted_at: r.get("granted_at"),
+            revoked_at: r.get("revoked_at"),
+        })
+        .collect())
+}
+
+pub(crate) async fn usage_records(
+    client: &impl GenericClient,
+    keys: &[(Uuid, String)],
+) -> Result<Vec<UsageRow>, Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (operators, sessions): (Vec<Uuid>, Vec<&str>) = keys.iter().map(|(o, s)| (*o, s.as_str())).unzip();
+    let rows = client
+        .query(
+            "SELECT * FROM usage_records WHERE (operator_id, session_id) IN \
+             (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+            &[&operators, &sessions],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(UsageRow {
+                operator_id: OperatorId(uuid(r, "operator_id")),
+                session_id: r.get("session_id"),
+                site_id: SiteId(uuid(r, "site_id")),
+                app_id: AppId(uuid(r, "app_id")),
+                app_name: r.get("app_name"),
+                player_count: r.get("player_count"),
+                unit_price: money(r, "unit_price", "usage_records")?,
+                total_cost: money(r, "total_cost", "usage_records")?,
+                balance_after: money(r, "balance_after", "usage_records")?,
+                authorization_token: AuthorizationToken(uuid(r, "authorization_token")),
+                authorized_at: r.get("authorized_at"),
+                ended_at: r.get("ended_at"),
+                duration_seconds: r.get("duration_seconds"),
+                position: r.get("position"),
+            })
+        })
+        .collect()
+}

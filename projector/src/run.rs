@@ -1,0 +1,150 @@
+//! The tailing loop: project until caught up, then wait for a notification or the poll
+//! interval, until shutdown. Everything needed to restart is in the checkpoint.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+
+use crate::{Error, Step, check_schema_name, project_next_batch};
+
+/// Channel command-api notifies after its commits.
+pub const NOTIFY_CHANNEL: &str = "mr_events";
+
+/// How often to look for events without a notification: an event held back behind an older
+/// open transaction becomes visible without any new notification, and notifications can be
+/// lost while the listening connection is down.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Wait before reconnecting after the database went away.
+pub const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs the projector into `schema` until `shutdown` completes.
+///
+/// Transient database errors (connection lost, serialization failure) are logged and retried
+/// on a new connection; anything else (a pair assertion, an undecodable event) stops the
+/// loop with the error, since it would fail again.
+pub async fn run(config: Config, schema: &str, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    check_schema_name(schema)?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let wake = Arc::new(Notify::new());
+    let listener = tokio::spawn(listen(config.clone(), Arc::clone(&wake)));
+    let result = project_until(&config, schema, &wake, &mut shutdown).await;
+    listener.abort();
+    tracing::info!("projector stopped");
+    result
+}
+
+async fn project_until(
+    config: &Config,
+    schema: &str,
+    wake: &Notify,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<(), Error> {
+    let mut client: Option<Client> = None;
+    loop {
+        let outcome = match client.as_mut() {
+            Some(c) if !c.is_closed() => catch_up(c, schema, shutdown).await,
+            _ => match connect(config).await {
+                Ok(c) => {
+                    tracing::info!(schema, "projector connected");
+                    client = Some(c);
+                    continue;
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match outcome {
+            Ok(Some(())) => return Ok(()),
+            Ok(None) => {}
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "database unavailable, reconnecting");
+                client = None;
+                tokio::select! {
+                    () = tokio::time::sleep(RECONNECT_DELAY) => {}
+                    () = &mut *shutdown => return Ok(()),
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "projection stopped: needs a person");
+                return Err(e);
+            }
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+            () = &mut *shutdown => return Ok(()),
+        }
+    }
+}
+
+/// Projects batches until caught up; `Some(())` when shutdown was asked for meanwhile.
+/// A batch in flight is always finished, never cut.
+async fn catch_up(
+    client: &mut Client,
+    schema: &str,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<Option<()>, Error> {
+    loop {
+        if (&mut *shutdown).now_or_never().is_some() {
+            return Ok(Some(()));
+        }
+        match project_next_batch(client, schema).await? {
+            Step::Projected(n) => tracing::info!(schema, events = n, "batch projected"),
+            Step::CaughtUp => return Ok(None),
+        }
+    }
+}
+
+async fn connect(config: &Config) -> Result<Client, Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "projector connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Keeps a dedicated connection listening on [`NOTIFY_CHANNEL`] and wakes the loop on every
+/// notification; reconnects when that connection is lost (the poll interval covers the gap).
+async fn listen(config: Config, wake: Arc<Notify>) {
+    loop {
+        match listen_once(&config, &wake).await {
+            Ok(()) => tracing::warn!("listening connection closed"),
+            Err(e) => tracing::warn!(error = %e, "listening connection failed"),
+        }
+        tokio::time::sleep(RECONNECT_DELAY).await;
+    }
+}
+
+async fn listen_once(config: &Config, wake: &Notify) -> Result<(), Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let listen_sql = format!("LISTEN {NOTIFY_CHANNEL}");
+    let listen = client.batch_execute(&listen_sql);
+    // The connection must be driven while LISTEN runs: poll both.
+    let mut listen = std::pin::pin!(listen);
+    let mut listening = false;
+    loop {
+        tokio::select! {
+            result = &mut listen, if !listening => {
+                result?;
+                listening = true;
+                tracing::info!(channel = NOTIFY_CHANNEL, "listening");
+                // Events may have been appended while no one listened.
+                wake.notify_one();
+            }
+            message = messages.next() => match message {
+                Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+        }
+    }
+}

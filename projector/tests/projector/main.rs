@@ -1,0 +1,12 @@
+//! Projector tests against a real PostgreSQL: one fresh database per test.
+//!
+//! Layout:
+//! - `support`: event fixtures that keep balances right, projection and dump helpers.
+//! - `projection`: what a batch writes, commit-order races, crashes, concurrent projectors.
+//! - `rebuild_verify`: rebuild and swap, verify of chains and read tables, replay speed.
+//! - `run_loop`: the tailing loop wakes on NOTIFY and stops on shutdown.
+
+mod projection;
+mod rebuild_verify;
+mod run_loop;
+mod support;

@@ -1,0 +1,45 @@
+//! The app catalog.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use ledger_core::ids::AppId;
+
+use crate::AppState;
+use crate::auth::{AppsRead, Authorized};
+use crate::envelope;
+use crate::errors::ApiError;
+use crate::params::{self, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Query};
+use crate::store::AppFilter;
+
+/// Values of `status` (ledger-core `AppStatus`).
+pub const APP_STATUSES: &[&str] = &["active", "retired"];
+
+fn app_filter(query_string: &str) -> Result<AppFilter, ApiError> {
+    let mut q = Query::parse(query_string, &["status", "limit", "cursor"]);
+    let filter = AppFilter {
+        status: q.one_of("status", APP_STATUSES),
+        limit: q.limit(PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX),
+        after: q.cursor(),
+    };
+    q.finish(filter)
+}
+
+pub async fn list(
+    _auth: Authorized<AppsRead>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let filter = app_filter(req.query_string())?;
+    Ok(envelope::ok(state.store.apps(&filter).await?))
+}
+
+pub async fn detail(
+    _auth: Authorized<AppsRead>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let app_id: AppId = params::path("app_id", &path)?;
+    let app_id = Query::parse(req.query_string(), &[]).finish(app_id)?;
+    let app = state.store.app(app_id).await?.ok_or(ApiError::NotFound("app"))?;
+    Ok(envelope::ok(app))
+}

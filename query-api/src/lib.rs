@@ -1,0 +1,100 @@
+//! The query API of MR Ledger: staff and auditors read the read models (schema `read`) and the
+//! event store over HTTP. It only reads: every connection is opened read-only, and no statement
+//! here writes. What it shows may lag the ledger by the projector's lag; balances say which
+//! event position they reflect.
+//!
+//! Start it with [`run`] (or [`build`] for a server handle); tests pass a listener on port 0
+//! and their own database.
+//!
+//! Layout:
+//! - [`settings`]: the typed settings (defaults → TOML → `MR_*` environment).
+//! - [`telemetry`]: JSON logs.
+//! - [`context`]: per-request id and language, access log (the outermost middleware).
+//! - [`auth`]: staff access tokens (HS256 JWT) and the role → scope table.
+//! - [`params`]: path and query decoding into typed filters, naming every bad field.
+//! - [`cursor`]: opaque keyset cursors.
+//! - [`store`]: every SQL read (the only module with SQL).
+//! - [`views`]: the JSON shapes of the answers.
+//! - [`envelope`], [`errors`]: the success and error bodies, and the error → status/code table.
+//! - [`handlers`]: one module per area and the route table.
+
+pub mod auth;
+pub mod context;
+pub mod cursor;
+pub mod envelope;
+pub mod errors;
+pub mod handlers;
+pub mod params;
+pub mod settings;
+pub mod store;
+pub mod telemetry;
+pub mod views;
+
+use std::future::Future;
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+pub use settings::{Secret, Settings};
+
+use crate::auth::TokenVerifier;
+use crate::store::{PoolConfigError, Store};
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub verifier: TokenVerifier,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    #[error(transparent)]
+    Pool(#[from] PoolConfigError),
+    #[error("HTTP server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the server on `listener`; it serves once awaited (or spawned) and stops through
+/// its handle (`server.handle().stop(true)`). OS signals are left to the caller.
+/// The database is not contacted here: it may come up later (`/health/ready` tells).
+pub fn build(listener: TcpListener, settings: &Settings) -> Result<Server, StartError> {
+    settings.validate()?;
+    let state = web::Data::new(AppState {
+        store: Store::new(settings)?,
+        verifier: TokenVerifier::new(&settings.jwt_secret),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(context::middleware))
+            .configure(handlers::configure)
+            .default_service(web::to(handlers::not_found))
+    })
+    .workers(settings.http_workers)
+    .shutdown_timeout(settings.shutdown_timeout_seconds)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// (up to `shutdown_timeout_seconds`).
+pub async fn run(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), StartError> {
+    let server = build(listener, &settings)?;
+    let handle = server.handle();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => return Ok(result?),
+        () = shutdown => handle.stop(true).await,
+    }
+    Ok(server.await?)
+}

@@ -1,0 +1,108 @@
+//! The event store as auditors see it: one stream by sequence, or everything by position.
+
+use ledger_core::chain;
+use serde_json::value::RawValue;
+use tokio_postgres::Row;
+
+use super::{Store, StoreError};
+use crate::views::{EventView, FeedPage, StreamPage, Time};
+
+const EVENT_COLUMNS: &str = "position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+     payload::text AS payload, metadata::text AS metadata, hash, recorded_at";
+
+fn raw_json(row: &Row, column: &str) -> Result<Box<RawValue>, StoreError> {
+    let text: String = row.try_get(column)?;
+    RawValue::from_string(text).map_err(|e| StoreError::Corrupt(format!("events.{column} is not JSON: {e}")))
+}
+
+fn event_view(row: &Row) -> Result<EventView, StoreError> {
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok(EventView {
+        position: row.try_get("position")?,
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: raw_json(row, "payload")?,
+        metadata: raw_json(row, "metadata")?,
+        hash: chain::to_hex(&hash),
+        recorded_at: Time(row.try_get("recorded_at")?),
+    })
+}
+
+impl Store {
+    /// Events of one stream from `from_sequence` on, in sequence order. Sequences of a stream
+    /// have no gaps, so `next_from_sequence` is simply one past the last returned. `None` when
+    /// the stream has no event at all.
+    pub async fn stream_events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        from_sequence: i64,
+        limit: i64,
+    ) -> Result<Option<StreamPage>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM public.events
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence >= $3
+             ORDER BY sequence
+             LIMIT $4"
+        );
+        let stmt = client.prepare_cached(&sql).await?;
+        let rows = client.query(&stmt, &[&aggregate_type, &aggregate_id, &from_sequence, &(limit + 1)]).await?;
+        let mut items = rows.iter().map(event_view).collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() as i64 > limit;
+        items.truncate(usize::try_from(limit).expect("limits are positive"));
+        if items.is_empty() {
+            let exists = client
+                .prepare_cached("SELECT 1 FROM public.events WHERE aggregate_type = $1 AND aggregate_id = $2 LIMIT 1")
+                .await?;
+            if client.query_opt(&exists, &[&aggregate_type, &aggregate_id]).await?.is_none() {
+                return Ok(None);
+            }
+        }
+        let next_from_sequence = match items.last() {
+            Some(last) if more => Some(last.sequence + 1),
+            _ => None,
+        };
+        Ok(Some(StreamPage { items, next_from_sequence }))
+    }
+
+    /// Events after the one at `after_position` (0: from the start) in global commit order;
+    /// `None` when no event has that position.
+    ///
+    /// The order is `(tx_id, position)`, the projector's: by position within a transaction and
+    /// across transactions that did not overlap, which is every pair of events but those of
+    /// concurrent appends. Only events of transactions older than every transaction still open
+    /// are shown (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`), so nothing can later
+    /// appear before an event already returned: paging with `next_after_position` never skips
+    /// an event. Plain `position > n` paging could (an append still in flight may hold a lower
+    /// position than one already committed). The feed may lag the newest commits by the
+    /// length of the longest open transaction.
+    pub async fn events_after(&self, after_position: i64, limit: i64) -> Result<Option<FeedPage>, StoreError> {
+        let client = self.client().await?;
+        if after_position > 0 {
+            let stmt = client.prepare_cached("SELECT 1 FROM public.events WHERE position = $1").await?;
+            if client.query_opt(&stmt, &[&after_position]).await?.is_none() {
+                return Ok(None);
+            }
+        }
+        let sql = format!(
+            "WITH start AS (
+                 SELECT coalesce((SELECT tx_id FROM public.events WHERE position = $1), '0'::xid8) AS tx_id
+             )
+             SELECT {EVENT_COLUMNS} FROM public.events, start
+             WHERE (events.tx_id, events.position) > (start.tx_id, $1)
+               AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY events.tx_id, events.position
+             LIMIT $2"
+        );
+        let stmt = client.prepare_cached(&sql).await?;
+        let rows = client.query(&stmt, &[&after_position, &limit]).await?;
+        let items = rows.iter().map(event_view).collect::<Result<Vec<_>, _>>()?;
+        let next_after_position = items.last().map_or(after_position, |last| last.position);
+        let caught_up = (items.len() as i64) < limit;
+        Ok(Some(FeedPage { items, next_after_position, caught_up }))
+    }
+}

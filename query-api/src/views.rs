@@ -1,0 +1,225 @@
+//! The JSON shapes the query API answers with: what the store returns and handlers encode.
+//!
+//! Money is [`Money`] (a string with exactly two decimals), times are [`Time`] (RFC 3339 UTC
+//! with `Z`), ids are the ledger-core newtypes (hyphenated UUIDs).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use ledger_core::ids::{AppId, AuthorizationToken, OperatorId, SiteId};
+use ledger_core::money::Money;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+
+/// A point in time, printed as RFC 3339 UTC with `Z` and only the fraction digits it needs
+/// (`2026-11-21T12:30:00Z`, `2026-11-21T12:30:00.123456Z`): exact to the stored microsecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Time(pub DateTime<Utc>);
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+/// A signed amount with exactly two decimals (`"-50.00"`, `"50.00"`), for ledger rows whose
+/// sign is part of the fact. Built from a [`Money`] magnitude, so the scale is always checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedMoney {
+    pub negative: bool,
+    pub magnitude: Money,
+}
+
+impl Serialize for SignedMoney {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let sign = if self.negative && !self.magnitude.is_zero() { "-" } else { "" };
+        serializer.collect_str(&format_args!("{sign}{}", self.magnitude))
+    }
+}
+
+/// One page of a keyset-paginated list; `next_cursor` is null on the last page.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// An operator as the console shows it (the fixed core of ADMIN-API.md: `balance`, `status`).
+#[derive(Debug, Serialize)]
+pub struct OperatorView {
+    pub id: OperatorId,
+    pub username: String,
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    pub category: String,
+    pub status: String,
+    pub locked_at: Option<Time>,
+    pub lock_reason: Option<String>,
+    pub balance: Money,
+    pub total_credited: Money,
+    pub total_charged: Money,
+    pub games: i64,
+    pub registered_at: Time,
+    pub updated_at: Time,
+}
+
+/// An operator's balance and how far the read side had got when it was read.
+#[derive(Debug, Serialize)]
+pub struct BalanceView {
+    pub operator_id: OperatorId,
+    pub balance: Money,
+    /// Position of the last event the projector applied (the balance reflects every event up
+    /// to it).
+    pub as_of_position: i64,
+}
+
+/// One authorized game (a charge), with its end once the headset reported it.
+#[derive(Debug, Serialize)]
+pub struct UsageRecordView {
+    pub authorized_at: Time,
+    pub session_id: String,
+    pub authorization_token: AuthorizationToken,
+    pub site_id: SiteId,
+    /// Null when the site is not (yet) in the read model.
+    pub site_name: Option<String>,
+    pub app_id: AppId,
+    /// The app's name when the game was authorized.
+    pub app_name: String,
+    pub player_count: i32,
+    pub unit_price: Money,
+    pub total_cost: Money,
+    pub balance_after: Money,
+    pub ended_at: Option<Time>,
+    pub duration_seconds: Option<i64>,
+}
+
+/// One money movement of an operator.
+#[derive(Debug, Serialize)]
+pub struct TransactionView {
+    pub position: i64,
+    pub kind: String,
+    pub amount: SignedMoney,
+    pub balance_after: Money,
+    pub reference: String,
+    pub description: String,
+    pub occurred_at: Time,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SiteView {
+    pub id: SiteId,
+    pub name: String,
+    pub address: String,
+    pub status: String,
+    pub opened_at: Time,
+    pub updated_at: Time,
+    pub closed_at: Option<Time>,
+}
+
+/// An app grant with the app's current terms and whether it has expired by now.
+#[derive(Debug, Serialize)]
+pub struct GrantView {
+    pub app_id: AppId,
+    /// The app's current catalog entry; null fields when the app is not in the read model.
+    pub app_name: Option<String>,
+    pub unit_price: Option<Money>,
+    pub min_players: Option<i32>,
+    pub max_players: Option<i32>,
+    pub app_status: Option<String>,
+    pub status: String,
+    pub granted_at: Time,
+    pub expires_at: Option<Time>,
+    pub revoked_at: Option<Time>,
+    /// `expires_at` is at or before the time of the request.
+    pub expired: bool,
+}
+
+/// An API credential's public part: never its secret.
+#[derive(Debug, Serialize)]
+pub struct CredentialView {
+    pub key_id: String,
+    /// Hex SHA-256 of the secret.
+    pub fingerprint: String,
+    pub issued_at: Time,
+    pub ends_at: Option<Time>,
+    /// The key is accepted at the time of the request (`ends_at` null or later).
+    pub live: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeadsetServerView {
+    pub server_id: String,
+    pub site_id: SiteId,
+    pub site_name: Option<String>,
+    pub players_online: i32,
+    pub version: String,
+    pub last_seen_at: Time,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppView {
+    pub id: AppId,
+    pub name: String,
+    pub description: String,
+    pub unit_price: Money,
+    pub min_players: i32,
+    pub max_players: i32,
+    pub status: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+/// One stored event, for auditors. `payload` and `metadata` are the stored JSON texts,
+/// byte for byte (the hash chain covers exactly those bytes).
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Box<RawValue>,
+    pub metadata: Box<RawValue>,
+    /// Hex of the 32-byte chain hash.
+    pub hash: String,
+    pub recorded_at: Time,
+}
+
+/// A page of one stream's events; `next_from_sequence` is null on the last page.
+#[derive(Debug, Serialize)]
+pub struct StreamPage {
+    pub items: Vec<EventView>,
+    pub next_from_sequence: Option<i64>,
+}
+
+/// A page of the global event feed. `next_after_position` is where to continue (the last
+/// position returned, or the requested one when nothing new is visible yet).
+#[derive(Debug, Serialize)]
+pub struct FeedPage {
+    pub items: Vec<EventView>,
+    pub next_after_position: i64,
+    /// Fewer items than asked for: the feed is caught up for now.
+    pub caught_up: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_in_utc_with_z() {
+        let t = DateTime::parse_from_rfc3339("2026-11-21T20:30:00.123456+08:00").unwrap();
+        let json = serde_json::to_string(&Time(t.with_timezone(&Utc))).unwrap();
+        assert_eq!(json, "\"2026-11-21T12:30:00.123456Z\"");
+    }
+
+    #[test]
+    fn signed_money_prints_two_decimals_and_its_sign() {
+        let m = Money::parse("50").unwrap();
+        let out = |negative| serde_json::to_string(&SignedMoney { negative, magnitude: m }).unwrap();
+        assert_eq!(out(true), "\"-50.00\"");
+        assert_eq!(out(false), "\"50.00\"");
+        let zero = SignedMoney { negative: true, magnitude: Money::ZERO };
+        assert_eq!(serde_json::to_string(&zero).unwrap(), "\"0.00\"");
+    }
+}
