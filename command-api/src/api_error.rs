@@ -71,7 +71,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode) -> Self {
-        ApiError { code, details: json!({}) }
+        ApiError {
+            code,
+            details: json!({}),
+        }
     }
 
     pub fn with(code: ErrorCode, details: Value) -> Self {
@@ -127,19 +130,31 @@ impl From<ledger_core::operator::OperatorError> for ApiError {
             E::SiteNotFound => ApiError::new(C::SiteNotFound),
             E::SiteInactive => ApiError::new(C::SiteInactive),
             E::AppInactive => ApiError::new(C::AppInactive),
-            E::AppNotAuthorized { app_id, app_name } => {
-                ApiError::with(C::AppNotAuthorized, json!({ "app_id": app_id, "app_name": app_name }))
-            }
-            E::AuthorizationExpired { app_name, expired_at } => ApiError::with(
+            E::AppNotAuthorized { app_id, app_name } => ApiError::with(
+                C::AppNotAuthorized,
+                json!({ "app_id": app_id, "app_name": app_name }),
+            ),
+            E::AuthorizationExpired {
+                app_name,
+                expired_at,
+            } => ApiError::with(
                 C::AuthorizationExpired,
                 json!({ "app_name": app_name, "expired_at": crate::wire::time(expired_at) }),
             ),
-            E::PlayerCountOutOfRange { min_players, max_players, requested_players } => ApiError::with(
+            E::PlayerCountOutOfRange {
+                min_players,
+                max_players,
+                requested_players,
+            } => ApiError::with(
                 C::PlayerCountOutOfRange,
                 json!({ "min_players": min_players, "max_players": max_players,
                         "requested_players": requested_players }),
             ),
-            E::InsufficientBalance { current_balance, required_amount, shortage } => ApiError::with(
+            E::InsufficientBalance {
+                current_balance,
+                required_amount,
+                shortage,
+            } => ApiError::with(
                 C::InsufficientBalance,
                 json!({ "current_balance": current_balance, "required_amount": required_amount,
                         "shortage": shortage }),
@@ -148,10 +163,14 @@ impl From<ledger_core::operator::OperatorError> for ApiError {
             E::AlreadyRegistered | E::NotLocked => {
                 ApiError::with(C::Conflict, json!({ "reason": error.to_string() }))
             }
-            E::InvalidField { field, reason } => {
-                ApiError::with(C::InvalidParams, json!({ "fields": [field], "reason": reason }))
-            }
-            E::Amount(e) => ApiError::with(C::InvalidParams, json!({ "fields": ["amount"], "reason": e.to_string() })),
+            E::InvalidField { field, reason } => ApiError::with(
+                C::InvalidParams,
+                json!({ "fields": [field], "reason": reason }),
+            ),
+            E::Amount(e) => ApiError::with(
+                C::InvalidParams,
+                json!({ "fields": ["amount"], "reason": e.to_string() }),
+            ),
         }
     }
 }
@@ -164,9 +183,10 @@ impl From<ledger_core::application::AppError> for ApiError {
             E::AlreadyExists | E::Retired => {
                 ApiError::with(ErrorCode::Conflict, json!({ "reason": error.to_string() }))
             }
-            E::InvalidField { field, reason } => {
-                ApiError::with(ErrorCode::InvalidParams, json!({ "fields": [field], "reason": reason }))
-            }
+            E::InvalidField { field, reason } => ApiError::with(
+                ErrorCode::InvalidParams,
+                json!({ "fields": [field], "reason": reason }),
+            ),
         }
     }
 }

@@ -36,12 +36,21 @@ impl RequestContext {
     pub fn of(req: &HttpRequest) -> RequestContext {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         let request_id = header("X-Request-ID")
-            .filter(|id| !id.is_empty() && id.len() <= REQUEST_ID_MAX && id.bytes().all(|b| b.is_ascii_graphic()))
+            .filter(|id| {
+                !id.is_empty()
+                    && id.len() <= REQUEST_ID_MAX
+                    && id.bytes().all(|b| b.is_ascii_graphic())
+            })
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         RequestContext {
             request_id,
-            trace_id: header("traceparent").and_then(trace_id_of).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-            source_ip: req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            trace_id: header("traceparent")
+                .and_then(trace_id_of)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            source_ip: req
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
             lang: negotiate(header("Accept-Language").unwrap_or("")),
         }
     }
@@ -61,7 +70,11 @@ pub fn negotiate(accept_language: &str) -> Lang {
         let mut parts = item.trim().split(';');
         let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
-            .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+            })
             .unwrap_or(1.0);
         let primary = tag.split('-').next().unwrap_or("");
         match primary {
@@ -70,7 +83,11 @@ pub fn negotiate(accept_language: &str) -> Lang {
             _ => {}
         }
     }
-    if best_en > best_zh { Lang::En } else { Lang::Zh }
+    if best_en > best_zh {
+        Lang::En
+    } else {
+        Lang::Zh
+    }
 }
 
 #[cfg(test)]

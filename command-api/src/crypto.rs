@@ -35,9 +35,15 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_base64(id: &str, encoded: &str) -> Result<MasterKey, CryptoError> {
-        let bytes = STANDARD.decode(encoded.trim()).map_err(|_| CryptoError::BadMasterKey)?;
-        let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| CryptoError::BadMasterKey)?;
-        Ok(MasterKey { id: id.to_owned(), key: LessSafeKey::new(unbound) })
+        let bytes = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| CryptoError::BadMasterKey)?;
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| CryptoError::BadMasterKey)?;
+        Ok(MasterKey {
+            id: id.to_owned(),
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -48,10 +54,16 @@ impl MasterKey {
     /// onto another key id does not open.
     pub fn seal(&self, key_id: &KeyId, secret: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).expect("the OS random source works");
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("the OS random source works");
         let mut in_out = secret.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(key_id.as_str()), &mut in_out)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(key_id.as_str()),
+                &mut in_out,
+            )
             .expect("sealing a short secret cannot fail");
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&in_out);
@@ -63,7 +75,8 @@ impl MasterKey {
             return Err(CryptoError::CannotOpen(self.id.clone()));
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::CannotOpen(self.id.clone()))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| CryptoError::CannotOpen(self.id.clone()))?;
         let mut in_out = ciphertext.to_vec();
         let plain = self
             .key
@@ -93,9 +106,14 @@ pub fn random_alphanumeric(n: usize) -> String {
 /// A new credential: public key id and secret.
 pub fn new_credential() -> (KeyId, String) {
     let mut id = [0u8; 16];
-    SystemRandom::new().fill(&mut id).expect("the OS random source works");
+    SystemRandom::new()
+        .fill(&mut id)
+        .expect("the OS random source works");
     let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    (KeyId(format!("{}{hex}", KeyId::PREFIX)), random_alphanumeric(SECRET_LEN))
+    (
+        KeyId(format!("{}{hex}", KeyId::PREFIX)),
+        random_alphanumeric(SECRET_LEN),
+    )
 }
 
 #[cfg(test)]

@@ -44,7 +44,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn pool(settings: &Settings) -> anyhow::Result<Pool> {
     let mut config: tokio_postgres::Config = settings.database_url.parse()?;
     config.connect_timeout(CONNECT_TIMEOUT);
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     let wait = Duration::from_millis(settings.db_pool_wait_ms);
     Ok(Pool::builder(manager)
         .max_size(settings.db_pool_size)
@@ -59,7 +65,9 @@ pub fn pool(settings: &Settings) -> anyhow::Result<Pool> {
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let (mut client, connection) = tokio_postgres::connect(&settings.database_url, NoTls).await?;
     let handle = tokio::spawn(connection);
-    migrations::run(&mut client).await.map_err(|e| anyhow::anyhow!("migrations: {e}"))?;
+    migrations::run(&mut client)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations: {e}"))?;
     drop(client);
     let _ = handle.await;
     Ok(())
@@ -73,12 +81,21 @@ pub fn state(settings: &Settings, clock: Clock) -> anyhow::Result<web::Data<AppS
     let notifier = Notifier::default();
     notifier.spawn(pool.clone());
     let ledger = Arc::new(Ledger::new(pool, master_key, notifier, clock));
-    Ok(web::Data::new(AppState { ledger, auth: http::auth::Auth::new(settings) }))
+    Ok(web::Data::new(AppState {
+        ledger,
+        auth: http::auth::Auth::new(settings),
+    }))
 }
 
 /// The HTTP server on `listener` (port 0 in tests); await or spawn the returned server.
-pub fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> std::io::Result<actix_web::dev::Server> {
-    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes)).listen(listener)?;
+pub fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    let mut server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+            .listen(listener)?;
     if workers > 0 {
         server = server.workers(workers);
     }

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use command_api::settings::Settings;
 
 #[derive(Parser)]
-#[command(name = "command-api", version, about = "MR Ledger command API: headset protocol and staff commands")]
+#[command(
+    name = "command-api",
+    version,
+    about = "MR Ledger command API: headset protocol and staff commands"
+)]
 struct Cli {
     /// TOML settings file (environment variables MR_* override it).
     #[arg(long, global = true, env = "MR_CONFIG")]
@@ -32,7 +36,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
@@ -43,7 +49,9 @@ async fn main() -> anyhow::Result<()> {
             let state = command_api::state(&settings, command_api::ledger::system_clock())?;
             let demo = command_api::seed::seed_demo(&state.ledger)
                 .await
-                .map_err(|e| anyhow::anyhow!("seeding failed: {} {}", e.code.as_str(), e.details))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("seeding failed: {} {}", e.code.as_str(), e.details)
+                })?;
             println!("{}", serde_json::to_string(&demo)?);
             Ok(())
         }

@@ -27,7 +27,10 @@ pub struct Demo {
 }
 
 fn seed_context() -> (Staff, RequestContext) {
-    let staff = Staff { id: "seed-demo".to_owned(), role: ActorRole::System };
+    let staff = Staff {
+        id: "seed-demo".to_owned(),
+        role: ActorRole::System,
+    };
     let ctx = RequestContext {
         request_id: uuid::Uuid::new_v4().to_string(),
         trace_id: uuid::Uuid::new_v4().simple().to_string(),
@@ -38,9 +41,16 @@ fn seed_context() -> (Staff, RequestContext) {
 }
 
 pub async fn seed_demo(ledger: &Ledger) -> Result<Demo, ApiError> {
-    let client = ledger.pool.get().await.map_err(crate::store::StoreError::from)?;
+    let client = ledger
+        .pool
+        .get()
+        .await
+        .map_err(crate::store::StoreError::from)?;
     let existing: Option<uuid::Uuid> = client
-        .query_opt("SELECT operator_id FROM operator_usernames WHERE username = $1", &[&DEMO_USERNAME])
+        .query_opt(
+            "SELECT operator_id FROM operator_usernames WHERE username = $1",
+            &[&DEMO_USERNAME],
+        )
         .await
         .map_err(crate::store::classify)?
         .map(|row| row.get(0));
@@ -74,10 +84,26 @@ async fn create_demo(ledger: &Ledger) -> Result<Demo, ApiError> {
         category: Category::Standard,
     };
     let (operator, _, issued) = ledger.create_operator(&staff, &ctx, new).await?;
-    let site = ledger.open_site(&staff, &ctx, operator.id, "北京朝阳店".to_owned(), "北京市朝阳区建国路 1 号".to_owned()).await?;
-    ledger.grant_app(&staff, &ctx, operator.id, app.id, None).await?;
+    let site = ledger
+        .open_site(
+            &staff,
+            &ctx,
+            operator.id,
+            "北京朝阳店".to_owned(),
+            "北京市朝阳区建国路 1 号".to_owned(),
+        )
+        .await?;
+    ledger
+        .grant_app(&staff, &ctx, operator.id, app.id, None)
+        .await?;
     let credit = ledger
-        .credit_balance(&staff, &ctx, operator.id, Money::parse("500.00").expect("literal"), "demo opening balance".to_owned())
+        .credit_balance(
+            &staff,
+            &ctx,
+            operator.id,
+            Money::parse("500.00").expect("literal"),
+            "demo opening balance".to_owned(),
+        )
         .await?;
     Ok(Demo {
         operator_id: operator.id,
@@ -93,11 +119,23 @@ async fn create_demo(ledger: &Ledger) -> Result<Demo, ApiError> {
 async fn find_demo(ledger: &Ledger, operator_id: OperatorId) -> Result<Demo, ApiError> {
     let state = ledger.operator_state(operator_id).await?;
     let not_found = || ApiError::new(crate::api_error::ErrorCode::NotFound);
-    let site_id = *state.sites.iter().find(|(_, s)| s.open).ok_or_else(not_found)?.0;
+    let site_id = *state
+        .sites
+        .iter()
+        .find(|(_, s)| s.open)
+        .ok_or_else(not_found)?
+        .0;
     let app_id = *state.grants.keys().next().ok_or_else(not_found)?;
-    let client = ledger.pool.get().await.map_err(crate::store::StoreError::from)?;
-    let (key_id, sealed) = credentials::newest_of(&client, operator_id).await?.ok_or_else(not_found)?;
-    let secret = String::from_utf8(ledger.open_secret(key_id.as_str(), &sealed)?).map_err(|_| not_found())?;
+    let client = ledger
+        .pool
+        .get()
+        .await
+        .map_err(crate::store::StoreError::from)?;
+    let (key_id, sealed) = credentials::newest_of(&client, operator_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let secret = String::from_utf8(ledger.open_secret(key_id.as_str(), &sealed)?)
+        .map_err(|_| not_found())?;
     let app_name: String = client
         .query_one(
             "SELECT payload::json -> 'AppCreated' ->> 'name' FROM events \
@@ -107,5 +145,13 @@ async fn find_demo(ledger: &Ledger, operator_id: OperatorId) -> Result<Demo, Api
         .await
         .map_err(crate::store::classify)?
         .get(0);
-    Ok(Demo { operator_id, key_id: key_id.0, secret, app_id, app_name, site_id, balance: state.balance })
+    Ok(Demo {
+        operator_id,
+        key_id: key_id.0,
+        secret,
+        app_id,
+        app_name,
+        site_id,
+        balance: state.balance,
+    })
 }

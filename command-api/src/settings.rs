@@ -80,7 +80,9 @@ impl Settings {
     /// Refuses settings the service cannot run safely with.
     pub fn validate(&self) -> Result<(), String> {
         if self.jwt_secret.expose().len() < JWT_SECRET_MIN {
-            return Err(format!("MR_JWT_SECRET must have at least {JWT_SECRET_MIN} characters"));
+            return Err(format!(
+                "MR_JWT_SECRET must have at least {JWT_SECRET_MIN} characters"
+            ));
         }
         if self.bootstrap_admin_password.expose().len() < 8 {
             return Err("MR_BOOTSTRAP_ADMIN_PASSWORD must have at least 8 characters".to_owned());

@@ -25,18 +25,51 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/auth/staff/refresh", web::post().to(refresh))
         .route("/api/v1/admin/apps", web::post().to(create_app))
         .route("/api/v1/admin/apps/{app_id}", web::patch().to(update_app))
-        .route("/api/v1/admin/apps/{app_id}/retire", web::post().to(retire_app))
+        .route(
+            "/api/v1/admin/apps/{app_id}/retire",
+            web::post().to(retire_app),
+        )
         .route("/api/v1/admin/operators", web::post().to(create_operator))
-        .route("/api/v1/admin/operators/{operator_id}/credentials/rotate", web::post().to(rotate))
-        .route("/api/v1/admin/operators/{operator_id}/sites", web::post().to(open_site))
-        .route("/api/v1/admin/operators/{operator_id}/sites/{site_id}", web::patch().to(update_site))
-        .route("/api/v1/admin/operators/{operator_id}/sites/{site_id}/close", web::post().to(close_site))
-        .route("/api/v1/admin/operators/{operator_id}/grants", web::post().to(grant))
-        .route("/api/v1/admin/operators/{operator_id}/grants/{app_id}", web::delete().to(revoke))
-        .route("/api/v1/admin/operators/{operator_id}/lock", web::post().to(lock))
-        .route("/api/v1/admin/operators/{operator_id}/unlock", web::post().to(unlock))
-        .route("/api/v1/admin/operators/{operator_id}/deactivate", web::post().to(deactivate))
-        .route("/api/v1/finance/operators/{operator_id}/manual-credits", web::post().to(credit));
+        .route(
+            "/api/v1/admin/operators/{operator_id}/credentials/rotate",
+            web::post().to(rotate),
+        )
+        .route(
+            "/api/v1/admin/operators/{operator_id}/sites",
+            web::post().to(open_site),
+        )
+        .route(
+            "/api/v1/admin/operators/{operator_id}/sites/{site_id}",
+            web::patch().to(update_site),
+        )
+        .route(
+            "/api/v1/admin/operators/{operator_id}/sites/{site_id}/close",
+            web::post().to(close_site),
+        )
+        .route(
+            "/api/v1/admin/operators/{operator_id}/grants",
+            web::post().to(grant),
+        )
+        .route(
+            "/api/v1/admin/operators/{operator_id}/grants/{app_id}",
+            web::delete().to(revoke),
+        )
+        .route(
+            "/api/v1/admin/operators/{operator_id}/lock",
+            web::post().to(lock),
+        )
+        .route(
+            "/api/v1/admin/operators/{operator_id}/unlock",
+            web::post().to(unlock),
+        )
+        .route(
+            "/api/v1/admin/operators/{operator_id}/deactivate",
+            web::post().to(deactivate),
+        )
+        .route(
+            "/api/v1/finance/operators/{operator_id}/manual-credits",
+            web::post().to(credit),
+        );
 }
 
 /// Parses path segments as ids; a malformed one is `INVALID_PARAMS` naming it.
@@ -63,21 +96,30 @@ async fn refresh(req: HttpRequest, payload: Payload, state: web::Data<AppState>)
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let token = f.text("refresh_token", 1, 4096);
         f.finish()?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &state.auth.refresh(&token)?))
+        Ok(success(
+            StatusCode::OK,
+            &ctx.request_id,
+            &state.auth.refresh(&token)?,
+        ))
     }
     .await;
     respond(&ctx, result)
 }
 
 fn players(f: &mut Fields, name: &str) -> Option<u32> {
-    f.int_in(name, 1, i64::from(MAX_PLAYERS_CEILING)).map(|n| u32::try_from(n).expect("range-checked"))
+    f.int_in(name, 1, i64::from(MAX_PLAYERS_CEILING))
+        .map(|n| u32::try_from(n).expect("range-checked"))
 }
 
 fn opt_players(f: &mut Fields, name: &str) -> Option<u32> {
     if f.has(name) { players(f, name) } else { None }
 }
 
-async fn create_app(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn create_app(
+    req: HttpRequest,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::CatalogWrite)?;
@@ -86,7 +128,9 @@ async fn create_app(req: HttpRequest, payload: Payload, state: web::Data<AppStat
         let unit_price = f.money("unit_price");
         let min_players = players(&mut f, "min_players");
         let max_players = players(&mut f, "max_players");
-        let description = f.opt_text("description", DESCRIPTION_MAX).unwrap_or_default();
+        let description = f
+            .opt_text("description", DESCRIPTION_MAX)
+            .unwrap_or_default();
         f.finish()?;
         let app = NewApp {
             name,
@@ -95,7 +139,11 @@ async fn create_app(req: HttpRequest, payload: Payload, state: web::Data<AppStat
             min_players: min_players.expect("checked"),
             max_players: max_players.expect("checked"),
         };
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &state.ledger.create_app(&staff, &ctx, app).await?))
+        Ok(success(
+            StatusCode::CREATED,
+            &ctx.request_id,
+            &state.ledger.create_app(&staff, &ctx, app).await?,
+        ))
     }
     .await;
     respond(&ctx, result)
@@ -113,7 +161,11 @@ async fn update_app(
         let app_id: AppId = path_id("app_id", &path)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let patch = AppPatch {
-            name: if f.has("name") { Some(f.text("name", 1, APP_NAME_MAX)) } else { None },
+            name: if f.has("name") {
+                Some(f.text("name", 1, APP_NAME_MAX))
+            } else {
+                None
+            },
             description: f.opt_text("description", DESCRIPTION_MAX),
             unit_price: f.opt_money("unit_price"),
             min_players: opt_players(&mut f, "min_players"),
@@ -127,12 +179,20 @@ async fn update_app(
     respond(&ctx, result)
 }
 
-async fn retire_app(req: HttpRequest, path: Path<String>, state: web::Data<AppState>) -> HttpResponse {
+async fn retire_app(
+    req: HttpRequest,
+    path: Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::CatalogWrite)?;
         let app_id: AppId = path_id("app_id", &path)?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &state.ledger.retire_app(&staff, &ctx, app_id).await?))
+        Ok(success(
+            StatusCode::OK,
+            &ctx.request_id,
+            &state.ledger.retire_app(&staff, &ctx, app_id).await?,
+        ))
     }
     .await;
     respond(&ctx, result)
@@ -151,13 +211,21 @@ fn valid_phone(p: &str) -> bool {
 fn valid_email(e: &str) -> bool {
     match e.split_once('@') {
         Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !e.contains(' ')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !e.contains(' ')
         }
         None => false,
     }
 }
 
-async fn create_operator(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn create_operator(
+    req: HttpRequest,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
@@ -186,7 +254,13 @@ async fn create_operator(req: HttpRequest, payload: Payload, state: web::Data<Ap
             }
         }
         f.finish()?;
-        let new = NewOperator { username, name, phone, email, category: category.expect("checked") };
+        let new = NewOperator {
+            username,
+            name,
+            phone,
+            email,
+            category: category.expect("checked"),
+        };
         let (operator, new, issued) = state.ledger.create_operator(&staff, &ctx, new).await?;
         let data = json!({
             "operator": {
@@ -202,7 +276,12 @@ async fn create_operator(req: HttpRequest, payload: Payload, state: web::Data<Ap
     respond(&ctx, result)
 }
 
-async fn rotate(req: HttpRequest, path: Path<String>, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn rotate(
+    req: HttpRequest,
+    path: Path<String>,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
@@ -210,14 +289,22 @@ async fn rotate(req: HttpRequest, path: Path<String>, payload: Payload, state: w
         let mut f = Fields::parse(&read_limited(&req, payload).await?, true)?;
         let overlap = f.opt_int_in("overlap_seconds", 0, 86_400).unwrap_or(0);
         f.finish()?;
-        let issued = state.ledger.rotate_credentials(&staff, &ctx, operator_id, overlap).await?;
+        let issued = state
+            .ledger
+            .rotate_credentials(&staff, &ctx, operator_id, overlap)
+            .await?;
         Ok(success(StatusCode::OK, &ctx.request_id, &issued))
     }
     .await;
     respond(&ctx, result)
 }
 
-async fn open_site(req: HttpRequest, path: Path<String>, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn open_site(
+    req: HttpRequest,
+    path: Path<String>,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
@@ -225,7 +312,10 @@ async fn open_site(req: HttpRequest, path: Path<String>, payload: Payload, state
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let (name, address) = (f.text("name", 1, 100), f.text("address", 1, 300));
         f.finish()?;
-        let site = state.ledger.open_site(&staff, &ctx, operator_id, name, address).await?;
+        let site = state
+            .ledger
+            .open_site(&staff, &ctx, operator_id, name, address)
+            .await?;
         Ok(success(StatusCode::CREATED, &ctx.request_id, &site))
     }
     .await;
@@ -244,30 +334,53 @@ async fn update_site(
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let site_id: SiteId = path_id("site_id", &path.1)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
-        let name = if f.has("name") { Some(f.text("name", 1, 100)) } else { None };
-        let address = if f.has("address") { Some(f.text("address", 1, 300)) } else { None };
+        let name = if f.has("name") {
+            Some(f.text("name", 1, 100))
+        } else {
+            None
+        };
+        let address = if f.has("address") {
+            Some(f.text("address", 1, 300))
+        } else {
+            None
+        };
         f.finish()?;
-        let site = state.ledger.update_site(&staff, &ctx, operator_id, site_id, name, address).await?;
+        let site = state
+            .ledger
+            .update_site(&staff, &ctx, operator_id, site_id, name, address)
+            .await?;
         Ok(success(StatusCode::OK, &ctx.request_id, &site))
     }
     .await;
     respond(&ctx, result)
 }
 
-async fn close_site(req: HttpRequest, path: Path<(String, String)>, state: web::Data<AppState>) -> HttpResponse {
+async fn close_site(
+    req: HttpRequest,
+    path: Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let site_id: SiteId = path_id("site_id", &path.1)?;
-        let site = state.ledger.close_site(&staff, &ctx, operator_id, site_id).await?;
+        let site = state
+            .ledger
+            .close_site(&staff, &ctx, operator_id, site_id)
+            .await?;
         Ok(success(StatusCode::OK, &ctx.request_id, &site))
     }
     .await;
     respond(&ctx, result)
 }
 
-async fn grant(req: HttpRequest, path: Path<String>, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn grant(
+    req: HttpRequest,
+    path: Path<String>,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
@@ -279,23 +392,46 @@ async fn grant(req: HttpRequest, path: Path<String>, payload: Payload, state: we
         }
         let expires_at = f.nullable_time("expires_at");
         f.finish()?;
-        let (view, created) =
-            state.ledger.grant_app(&staff, &ctx, operator_id, app_id.expect("checked"), expires_at).await?;
-        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+        let (view, created) = state
+            .ledger
+            .grant_app(
+                &staff,
+                &ctx,
+                operator_id,
+                app_id.expect("checked"),
+                expires_at,
+            )
+            .await?;
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         Ok(success(status, &ctx.request_id, &view))
     }
     .await;
     respond(&ctx, result)
 }
 
-async fn revoke(req: HttpRequest, path: Path<(String, String)>, state: web::Data<AppState>) -> HttpResponse {
+async fn revoke(
+    req: HttpRequest,
+    path: Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let app_id: AppId = path_id("app_id", &path.1)?;
-        state.ledger.revoke_app(&staff, &ctx, operator_id, app_id).await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &json!({ "operator_id": operator_id, "app_id": app_id, "revoked": true })))
+        state
+            .ledger
+            .revoke_app(&staff, &ctx, operator_id, app_id)
+            .await?;
+        Ok(success(
+            StatusCode::OK,
+            &ctx.request_id,
+            &json!({ "operator_id": operator_id, "app_id": app_id, "revoked": true }),
+        ))
     }
     .await;
     respond(&ctx, result)
@@ -320,29 +456,60 @@ async fn account_state(
         }
         f.finish()?;
         let command = command.ok_or_else(|| ApiError::new(ErrorCode::InvalidParams))?;
-        let view = state.ledger.set_account_state(&staff, &ctx, operator_id, command).await?;
+        let view = state
+            .ledger
+            .set_account_state(&staff, &ctx, operator_id, command)
+            .await?;
         Ok(success(StatusCode::OK, &ctx.request_id, &view))
     }
     .await;
     respond(&ctx, result)
 }
 
-async fn lock(req: HttpRequest, path: Path<String>, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn lock(
+    req: HttpRequest,
+    path: Path<String>,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     account_state(req, path, payload, state, |reason, now| {
-        reason.filter(|r| !r.is_empty()).map(|reason| OperatorCommand::LockAccount { reason, now })
+        reason
+            .filter(|r| !r.is_empty())
+            .map(|reason| OperatorCommand::LockAccount { reason, now })
     })
     .await
 }
 
-async fn unlock(req: HttpRequest, path: Path<String>, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
-    account_state(req, path, payload, state, |_, now| Some(OperatorCommand::UnlockAccount { now })).await
+async fn unlock(
+    req: HttpRequest,
+    path: Path<String>,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    account_state(req, path, payload, state, |_, now| {
+        Some(OperatorCommand::UnlockAccount { now })
+    })
+    .await
 }
 
-async fn deactivate(req: HttpRequest, path: Path<String>, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
-    account_state(req, path, payload, state, |_, now| Some(OperatorCommand::DeactivateAccount { now })).await
+async fn deactivate(
+    req: HttpRequest,
+    path: Path<String>,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    account_state(req, path, payload, state, |_, now| {
+        Some(OperatorCommand::DeactivateAccount { now })
+    })
+    .await
 }
 
-async fn credit(req: HttpRequest, path: Path<String>, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn credit(
+    req: HttpRequest,
+    path: Path<String>,
+    payload: Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
         let staff = state.auth.staff(&req, Scope::CreditsWrite)?;
@@ -351,7 +518,10 @@ async fn credit(req: HttpRequest, path: Path<String>, payload: Payload, state: w
         let amount = f.money("amount");
         let reason = f.text("reason", 1, REASON_MAX);
         f.finish()?;
-        let view = state.ledger.credit_balance(&staff, &ctx, operator_id, amount.expect("checked"), reason).await?;
+        let view = state
+            .ledger
+            .credit_balance(&staff, &ctx, operator_id, amount.expect("checked"), reason)
+            .await?;
         Ok(success(StatusCode::CREATED, &ctx.request_id, &view))
     }
     .await;

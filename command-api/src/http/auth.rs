@@ -35,7 +35,11 @@ impl Scope {
 /// The role → scope matrix of the command API, in one place.
 pub fn role_scopes(role: ActorRole) -> &'static [Scope] {
     match role {
-        ActorRole::SuperAdmin => &[Scope::CatalogWrite, Scope::OperatorsWrite, Scope::CreditsWrite],
+        ActorRole::SuperAdmin => &[
+            Scope::CatalogWrite,
+            Scope::OperatorsWrite,
+            Scope::CreditsWrite,
+        ],
         ActorRole::Admin => &[Scope::CatalogWrite, Scope::OperatorsWrite],
         ActorRole::Finance => &[Scope::CreditsWrite],
         ActorRole::HeadsetServer | ActorRole::Operator | ActorRole::System => &[],
@@ -85,8 +89,15 @@ impl Auth {
 
     fn token(&self, sub: &str, role: ActorRole, kind: &str, seconds: i64) -> String {
         let now = chrono::Utc::now().timestamp();
-        let claims = StaffClaims { sub: sub.to_owned(), role, kind: kind.to_owned(), iat: now, exp: now + seconds };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 signing cannot fail")
+        let claims = StaffClaims {
+            sub: sub.to_owned(),
+            role,
+            kind: kind.to_owned(),
+            iat: now,
+            exp: now + seconds,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
     }
 
     fn tokens(&self, sub: &str, role: ActorRole) -> Tokens {
@@ -106,7 +117,10 @@ impl Auth {
         if user_ok && password_ok {
             Ok(self.tokens(username, ActorRole::SuperAdmin))
         } else {
-            Err(ApiError::with(ErrorCode::Unauthorized, json!({ "reason": "invalid username or password" })))
+            Err(ApiError::with(
+                ErrorCode::Unauthorized,
+                json!({ "reason": "invalid username or password" }),
+            ))
         }
     }
 
@@ -117,8 +131,12 @@ impl Auth {
 
     fn decode(&self, token: &str, kind: &str) -> Result<StaffClaims, ApiError> {
         let unauthorized = || ApiError::new(ErrorCode::Unauthorized);
-        let data = jsonwebtoken::decode::<StaffClaims>(token, &self.decoding, &Validation::new(Algorithm::HS256))
-            .map_err(|_| unauthorized())?;
+        let data = jsonwebtoken::decode::<StaffClaims>(
+            token,
+            &self.decoding,
+            &Validation::new(Algorithm::HS256),
+        )
+        .map_err(|_| unauthorized())?;
         if data.claims.kind != kind {
             return Err(unauthorized());
         }
@@ -135,8 +153,14 @@ impl Auth {
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized))?;
         let claims = self.decode(token.trim(), ACCESS)?;
         if !role_scopes(claims.role).contains(&scope) {
-            return Err(ApiError::with(ErrorCode::Forbidden, json!({ "missing_scope": scope.as_str() })));
+            return Err(ApiError::with(
+                ErrorCode::Forbidden,
+                json!({ "missing_scope": scope.as_str() }),
+            ));
         }
-        Ok(Staff { id: claims.sub, role: claims.role })
+        Ok(Staff {
+            id: claims.sub,
+            role: claims.role,
+        })
     }
 }

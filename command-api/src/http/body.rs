@@ -10,7 +10,12 @@ use crate::api_error::{ApiError, ErrorCode};
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 pub async fn read_limited(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>, ApiError> {
-    let too_large = || ApiError::with(ErrorCode::PayloadTooLarge, serde_json::json!({ "max_bytes": BODY_LIMIT }));
+    let too_large = || {
+        ApiError::with(
+            ErrorCode::PayloadTooLarge,
+            serde_json::json!({ "max_bytes": BODY_LIMIT }),
+        )
+    };
     let declared = req
         .headers()
         .get("Content-Length")

@@ -18,10 +18,16 @@ impl Fields {
     /// The body must be a JSON object (an empty body counts as `{}` when `empty_ok`).
     pub fn parse(body: &[u8], empty_ok: bool) -> Result<Fields, ApiError> {
         if body.iter().all(u8::is_ascii_whitespace) && empty_ok {
-            return Ok(Fields { object: Map::new(), bad: Vec::new() });
+            return Ok(Fields {
+                object: Map::new(),
+                bad: Vec::new(),
+            });
         }
         match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(object)) => Ok(Fields { object, bad: Vec::new() }),
+            Ok(Value::Object(object)) => Ok(Fields {
+                object,
+                bad: Vec::new(),
+            }),
             _ => Err(ApiError::invalid_fields(&["body"])),
         }
     }
@@ -88,7 +94,11 @@ impl Fields {
     }
 
     pub fn opt_money(&mut self, name: &str) -> Option<Money> {
-        if self.has(name) { self.money(name) } else { None }
+        if self.has(name) {
+            self.money(name)
+        } else {
+            None
+        }
     }
 
     /// A required JSON integer (not `5.0`, not `"5"`).
@@ -144,7 +154,11 @@ impl Fields {
 
     /// Ok when every field decoded; otherwise `INVALID_PARAMS` naming each bad one.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.bad.is_empty() { Ok(()) } else { Err(ApiError::invalid_fields(&self.bad)) }
+        if self.bad.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_fields(&self.bad))
+        }
     }
 
     /// Records a field that failed a rule checked outside this helper.

@@ -35,7 +35,12 @@ struct Headers {
 
 fn headers(req: &HttpRequest, needs_session: bool, bad: &mut Vec<String>) -> Headers {
     let text = |name: &str| {
-        req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
     };
     let key_id = text("X-API-Key");
     let timestamp = text("X-Timestamp").and_then(|raw| raw.parse::<i64>().ok().map(|ts| (ts, raw)));
@@ -51,7 +56,12 @@ fn headers(req: &HttpRequest, needs_session: bool, bad: &mut Vec<String>) -> Hea
             bad.push(name.to_owned());
         }
     }
-    Headers { key_id, timestamp, signature, session_id }
+    Headers {
+        key_id,
+        timestamp,
+        signature,
+        session_id,
+    }
 }
 
 fn signed(req: &HttpRequest, h: Headers, method: &'static str, body: Vec<u8>) -> SignedRequest {
@@ -74,7 +84,11 @@ fn params_error(mut header_bad: Vec<String>, body: Result<(), ApiError>) -> Resu
     {
         header_bad.extend(fields.iter().filter_map(|f| f.as_str().map(str::to_owned)));
     }
-    if header_bad.is_empty() { body } else { Err(ApiError::invalid_fields(&header_bad)) }
+    if header_bad.is_empty() {
+        body
+    } else {
+        Err(ApiError::invalid_fields(&header_bad))
+    }
 }
 
 async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
@@ -96,8 +110,15 @@ async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState
             site_id: site_id.expect("checked"),
             player_count: player_count.expect("checked"),
         };
-        let answer = state.ledger.authorize(signed(&req, h, "POST", body), input, &ctx).await?;
-        Ok(wire::success_raw(&ctx.request_id, &answer.data_json, answer.replayed))
+        let answer = state
+            .ledger
+            .authorize(signed(&req, h, "POST", body), input, &ctx)
+            .await?;
+        Ok(wire::success_raw(
+            &ctx.request_id,
+            &answer.data_json,
+            answer.replayed,
+        ))
     }
     .await;
     respond(&ctx, result)
@@ -117,8 +138,15 @@ async fn end(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> 
         params_error(bad, f.and_then(Fields::finish))?;
         let session = h.session_id.clone().expect("checked");
         let duration = duration.map(|d| u64::try_from(d).expect("non-negative"));
-        let answer = state.ledger.end_game(signed(&req, h, "POST", body), &session, duration, &ctx).await?;
-        Ok(wire::success_raw(&ctx.request_id, &answer.data_json, answer.replayed))
+        let answer = state
+            .ledger
+            .end_game(signed(&req, h, "POST", body), &session, duration, &ctx)
+            .await?;
+        Ok(wire::success_raw(
+            &ctx.request_id,
+            &answer.data_json,
+            answer.replayed,
+        ))
     }
     .await;
     respond(&ctx, result)
@@ -131,7 +159,10 @@ async fn config(req: HttpRequest, payload: Payload, state: web::Data<AppState>) 
         let mut bad = Vec::new();
         let h = headers(&req, false, &mut bad);
         params_error(bad, Ok(()))?;
-        let data = state.ledger.headset_config(signed(&req, h, "GET", body)).await?;
+        let data = state
+            .ledger
+            .headset_config(signed(&req, h, "GET", body))
+            .await?;
         Ok(wire::success(StatusCode::OK, &ctx.request_id, &data))
     }
     .await;
@@ -162,7 +193,10 @@ async fn heartbeat(req: HttpRequest, payload: Payload, state: web::Data<AppState
             players_online: u32::try_from(players_online.expect("checked")).expect("range-checked"),
             version,
         };
-        let data = state.ledger.heartbeat(signed(&req, h, "POST", body), input, &ctx).await?;
+        let data = state
+            .ledger
+            .heartbeat(signed(&req, h, "POST", body), input, &ctx)
+            .await?;
         Ok(wire::success(StatusCode::OK, &ctx.request_id, &data))
     }
     .await;

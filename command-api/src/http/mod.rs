@@ -41,11 +41,16 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     };
     let body = serde_json::json!({ "status": if database { "ok" } else { "unavailable" },
                                    "checks": { "database": database } });
-    if database { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if database {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health)).route("/health/ready", web::get().to(ready));
+    cfg.route("/health", web::get().to(health))
+        .route("/health/ready", web::get().to(ready));
     headset::routes(cfg);
     admin::routes(cfg);
 }

@@ -71,7 +71,9 @@ pub struct OperatorView {
 
 fn operator_view(id: OperatorId, op: &Operator) -> OperatorView {
     let (locked_at, lock_reason) = match &op.status {
-        AccountStatus::Locked { locked_at, reason } => (Some(wire::time(*locked_at)), Some(reason.clone())),
+        AccountStatus::Locked { locked_at, reason } => {
+            (Some(wire::time(*locked_at)), Some(reason.clone()))
+        }
         _ => (None, None),
     };
     OperatorView {
@@ -148,7 +150,10 @@ pub struct NewOperator {
 }
 
 impl Ledger {
-    fn seal_new_credential(&self, operator_id: OperatorId) -> (IssuedCredential, String, SideWrite) {
+    fn seal_new_credential(
+        &self,
+        operator_id: OperatorId,
+    ) -> (IssuedCredential, String, SideWrite) {
         let (key_id, secret) = crypto::new_credential();
         let sealed = SealedCredential {
             operator_id,
@@ -168,7 +173,9 @@ impl Ledger {
         commands: Vec<AppCommand>,
     ) -> Result<AppView, ApiError> {
         let metadata = staff_metadata(staff, ctx, self.now());
-        let done = self.execute(&self.apps, &app_id.to_string(), &metadata, commands, None).await?;
+        let done = self
+            .execute(&self.apps, &app_id.to_string(), &metadata, commands, None)
+            .await?;
         Ok(app_view(app_id, &done.state))
     }
 
@@ -181,10 +188,23 @@ impl Ledger {
         side: Option<SideWrite>,
     ) -> Result<super::Executed<Operator>, ApiError> {
         let metadata = staff_metadata(staff, ctx, self.now());
-        Ok(self.execute(&self.operators, &operator_id.to_string(), &metadata, commands, side).await?)
+        Ok(self
+            .execute(
+                &self.operators,
+                &operator_id.to_string(),
+                &metadata,
+                commands,
+                side,
+            )
+            .await?)
     }
 
-    pub async fn create_app(&self, staff: &Staff, ctx: &RequestContext, app: NewApp) -> Result<AppView, ApiError> {
+    pub async fn create_app(
+        &self,
+        staff: &Staff,
+        ctx: &RequestContext,
+        app: NewApp,
+    ) -> Result<AppView, ApiError> {
         let app_id = AppId::new();
         let command = AppCommand::CreateApp {
             app_id,
@@ -208,10 +228,17 @@ impl Ledger {
     ) -> Result<AppView, ApiError> {
         let now = self.now();
         let current = {
-            let client = self.pool.get().await.map_err(crate::store::StoreError::from)?;
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(crate::store::StoreError::from)?;
             let mut slot = self.apps.lock(&app_id.to_string()).await;
             slot.refresh(&client, &app_id.to_string()).await?;
-            slot.loaded(&client, &app_id.to_string()).await?.state.clone()
+            slot.loaded(&client, &app_id.to_string())
+                .await?
+                .state
+                .clone()
         };
         if current.id.is_none() {
             return Err(ApiError::new(ErrorCode::NotFound));
@@ -237,8 +264,19 @@ impl Ledger {
         self.run_app(staff, ctx, app_id, commands).await
     }
 
-    pub async fn retire_app(&self, staff: &Staff, ctx: &RequestContext, app_id: AppId) -> Result<AppView, ApiError> {
-        self.run_app(staff, ctx, app_id, vec![AppCommand::RetireApp { now: self.now() }]).await
+    pub async fn retire_app(
+        &self,
+        staff: &Staff,
+        ctx: &RequestContext,
+        app_id: AppId,
+    ) -> Result<AppView, ApiError> {
+        self.run_app(
+            staff,
+            ctx,
+            app_id,
+            vec![AppCommand::RetireApp { now: self.now() }],
+        )
+        .await
     }
 
     /// Registers an operator with its first credential; the secret is returned once.
@@ -264,9 +302,16 @@ impl Ledger {
         // The username claim and the credential both go in the registering transaction.
         let metadata = staff_metadata(staff, ctx, self.now());
         let id = operator_id.to_string();
-        let client = self.pool.get().await.map_err(crate::store::StoreError::from)?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(crate::store::StoreError::from)?;
         let taken: bool = client
-            .query_one("SELECT EXISTS (SELECT 1 FROM operator_usernames WHERE username = $1)", &[&new.username])
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM operator_usernames WHERE username = $1)",
+                &[&new.username],
+            )
             .await
             .map_err(crate::store::classify)?
             .get(0);
@@ -278,7 +323,15 @@ impl Ledger {
             ));
         }
         let done = self
-            .execute_with_sides(&id, &metadata, register, vec![SideWrite::Username(new.username.clone(), operator_id), credential])
+            .execute_with_sides(
+                &id,
+                &metadata,
+                register,
+                vec![
+                    SideWrite::Username(new.username.clone(), operator_id),
+                    credential,
+                ],
+            )
             .await?;
         Ok((operator_view(operator_id, &done.state), new, issued))
     }
@@ -291,7 +344,9 @@ impl Ledger {
         sides: Vec<SideWrite>,
     ) -> Result<super::Executed<Operator>, ApiError> {
         let side = SideWrite::Many(sides);
-        Ok(self.execute(&self.operators, id, metadata, vec![command], Some(side)).await?)
+        Ok(self
+            .execute(&self.operators, id, metadata, vec![command], Some(side))
+            .await?)
     }
 
     /// O11/A1: a new credential; every live key ends at now + overlap.
@@ -309,7 +364,8 @@ impl Ledger {
             overlap: TimeDelta::seconds(overlap_seconds),
             now: self.now(),
         };
-        self.run_operator(staff, ctx, operator_id, vec![command], Some(side)).await?;
+        self.run_operator(staff, ctx, operator_id, vec![command], Some(side))
+            .await?;
         Ok(issued)
     }
 
@@ -322,8 +378,15 @@ impl Ledger {
         address: String,
     ) -> Result<SiteView, ApiError> {
         let site_id = SiteId::new();
-        let command = OperatorCommand::OpenSite { site_id, name, address, now: self.now() };
-        let done = self.run_operator(staff, ctx, operator_id, vec![command], None).await?;
+        let command = OperatorCommand::OpenSite {
+            site_id,
+            name,
+            address,
+            now: self.now(),
+        };
+        let done = self
+            .run_operator(staff, ctx, operator_id, vec![command], None)
+            .await?;
         Ok(site_view(operator_id, site_id, &done.state))
     }
 
@@ -337,14 +400,19 @@ impl Ledger {
         address: Option<String>,
     ) -> Result<SiteView, ApiError> {
         let current = self.operator_state(operator_id).await?;
-        let site = current.sites.get(&site_id).ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+        let site = current
+            .sites
+            .get(&site_id)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
         let command = OperatorCommand::UpdateSite {
             site_id,
             name: name.unwrap_or_else(|| site.name.clone()),
             address: address.unwrap_or_else(|| site.address.clone()),
             now: self.now(),
         };
-        let done = self.run_operator(staff, ctx, operator_id, vec![command], None).await?;
+        let done = self
+            .run_operator(staff, ctx, operator_id, vec![command], None)
+            .await?;
         Ok(site_view(operator_id, site_id, &done.state))
     }
 
@@ -355,8 +423,13 @@ impl Ledger {
         operator_id: OperatorId,
         site_id: SiteId,
     ) -> Result<SiteView, ApiError> {
-        let command = OperatorCommand::CloseSite { site_id, now: self.now() };
-        let done = self.run_operator(staff, ctx, operator_id, vec![command], None).await?;
+        let command = OperatorCommand::CloseSite {
+            site_id,
+            now: self.now(),
+        };
+        let done = self
+            .run_operator(staff, ctx, operator_id, vec![command], None)
+            .await?;
         Ok(site_view(operator_id, site_id, &done.state))
     }
 
@@ -369,15 +442,28 @@ impl Ledger {
         app_id: AppId,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<(GrantView, bool), ApiError> {
-        let client = self.pool.get().await.map_err(crate::store::StoreError::from)?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(crate::store::StoreError::from)?;
         let app = self.app_terms_public(&client, app_id).await?;
         drop(client);
         if app.is_none() {
-            return Err(ApiError::with(ErrorCode::NotFound, serde_json::json!({ "fields": ["app_id"] })));
+            return Err(ApiError::with(
+                ErrorCode::NotFound,
+                serde_json::json!({ "fields": ["app_id"] }),
+            ));
         }
         let now = self.now();
-        let command = OperatorCommand::GrantApp { app_id, expires_at, now };
-        let done = self.run_operator(staff, ctx, operator_id, vec![command], None).await?;
+        let command = OperatorCommand::GrantApp {
+            app_id,
+            expires_at,
+            now,
+        };
+        let done = self
+            .run_operator(staff, ctx, operator_id, vec![command], None)
+            .await?;
         let created = !done.before.grants.contains_key(&app_id);
         let view = GrantView {
             operator_id,
@@ -395,8 +481,12 @@ impl Ledger {
         operator_id: OperatorId,
         app_id: AppId,
     ) -> Result<(), ApiError> {
-        let command = OperatorCommand::RevokeApp { app_id, now: self.now() };
-        self.run_operator(staff, ctx, operator_id, vec![command], None).await?;
+        let command = OperatorCommand::RevokeApp {
+            app_id,
+            now: self.now(),
+        };
+        self.run_operator(staff, ctx, operator_id, vec![command], None)
+            .await?;
         Ok(())
     }
 
@@ -407,7 +497,9 @@ impl Ledger {
         operator_id: OperatorId,
         command: OperatorCommand,
     ) -> Result<OperatorView, ApiError> {
-        let done = self.run_operator(staff, ctx, operator_id, vec![command], None).await?;
+        let done = self
+            .run_operator(staff, ctx, operator_id, vec![command], None)
+            .await?;
         Ok(operator_view(operator_id, &done.state))
     }
 
@@ -421,20 +513,43 @@ impl Ledger {
         reason: String,
     ) -> Result<CreditView, ApiError> {
         let credit_id = CreditId::new();
-        let command = OperatorCommand::CreditBalance { credit_id, amount, reason, now: self.now() };
-        let done = self.run_operator(staff, ctx, operator_id, vec![command], None).await?;
-        let Some(OperatorEvent::BalanceCredited { amount, reason, balance_after, credited_at, .. }) =
-            done.events.into_iter().next()
+        let command = OperatorCommand::CreditBalance {
+            credit_id,
+            amount,
+            reason,
+            now: self.now(),
+        };
+        let done = self
+            .run_operator(staff, ctx, operator_id, vec![command], None)
+            .await?;
+        let Some(OperatorEvent::BalanceCredited {
+            amount,
+            reason,
+            balance_after,
+            credited_at,
+            ..
+        }) = done.events.into_iter().next()
         else {
             unreachable!("a credit decides BalanceCredited")
         };
-        Ok(CreditView { credit_id, operator_id, amount, reason, balance_after, credited_at: wire::time(credited_at) })
+        Ok(CreditView {
+            credit_id,
+            operator_id,
+            amount,
+            reason,
+            balance_after,
+            credited_at: wire::time(credited_at),
+        })
     }
 
     /// Current state of an operator as stored (refreshing the cache).
     pub async fn operator_state(&self, operator_id: OperatorId) -> Result<Operator, ApiError> {
         let id = operator_id.to_string();
-        let client = self.pool.get().await.map_err(crate::store::StoreError::from)?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(crate::store::StoreError::from)?;
         let mut slot = self.operators.lock(&id).await;
         slot.refresh(&client, &id).await?;
         let state = slot.loaded(&client, &id).await?.state.clone();
@@ -458,7 +573,10 @@ impl Ledger {
 }
 
 fn site_view(operator_id: OperatorId, site_id: SiteId, op: &Operator) -> SiteView {
-    let site = op.sites.get(&site_id).expect("site exists after a site command");
+    let site = op
+        .sites
+        .get(&site_id)
+        .expect("site exists after a site command");
     SiteView {
         id: site_id,
         operator_id,

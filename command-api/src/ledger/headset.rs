@@ -4,8 +4,9 @@
 //! signature → account state → session id → idempotent replay → window → site → app →
 //! grant → player count → balance. Body size and params were checked by the HTTP layer.
 
-use cqrs_es::Aggregate;
 use chrono::{DateTime, TimeDelta, Utc};
+use cqrs_es::Aggregate;
+use deadpool_postgres::GenericClient;
 use ledger_core::application::AppStatus;
 use ledger_core::headset_server::{HeadsetServer, HeadsetServerCommand};
 use ledger_core::ids::{AppId, AuthorizationToken, KeyId, OperatorId, SessionId, SiteId};
@@ -15,7 +16,6 @@ use ledger_core::operator::{AppTerms, Operator, OperatorCommand, OperatorEvent};
 use ledger_core::signing;
 use serde::Serialize;
 use serde_json::json;
-use deadpool_postgres::GenericClient;
 
 use super::{KnownKey, Ledger, MAX_CONFLICT_RETRIES};
 use crate::api_error::{ApiError, ErrorCode};
@@ -66,7 +66,11 @@ pub struct Answer {
 
 type OperatorSlot = SlotGuard<Operator, RecentSessions>;
 
-fn headset_metadata(signed: &SignedRequest, ctx: &RequestContext, now: DateTime<Utc>) -> EventMetadata {
+fn headset_metadata(
+    signed: &SignedRequest,
+    ctx: &RequestContext,
+    now: DateTime<Utc>,
+) -> EventMetadata {
     EventMetadata {
         actor_id: signed.key_id.clone(),
         actor_role: ActorRole::HeadsetServer,
@@ -166,7 +170,9 @@ const APPEND_AUTHORIZATION: &str = "WITH guard AS ( \
 
 impl Ledger {
     async fn known_key(&self, key_id: &str) -> Result<KnownKey, ApiError> {
-        self.find_key(key_id).await?.ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
+        self.find_key(key_id)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
     }
 
     /// Key liveness → timestamp → signature → account state, on the operator's slot.
@@ -181,7 +187,9 @@ impl Ledger {
         let id = key.operator_id.to_string();
         let key_id = KeyId(signed.key_id.clone());
         check_fresh(slot, client, &id, |op| {
-            op.is_live_key(&key_id, now).then_some(()).ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
+            op.is_live_key(&key_id, now)
+                .then_some(())
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
         })
         .await?;
         if (now.timestamp() - signed.timestamp).abs() > TIMESTAMP_WINDOW_SECONDS {
@@ -191,16 +199,26 @@ impl Ledger {
                         "max_diff_seconds": TIMESTAMP_WINDOW_SECONDS }),
             ));
         }
-        if !signing::verify(&key.secret, &signed.timestamp_raw, signed.method, &signed.path, &signed.body, &signed.signature)
-        {
+        if !signing::verify(
+            &key.secret,
+            &signed.timestamp_raw,
+            signed.method,
+            &signed.path,
+            &signed.body,
+            &signed.signature,
+        ) {
             return Err(ApiError::new(ErrorCode::InvalidSignature));
         }
-        check_fresh(slot, client, &id, |op| op.check_account_state().map_err(ApiError::from)).await
+        check_fresh(slot, client, &id, |op| {
+            op.check_account_state().map_err(ApiError::from)
+        })
+        .await
     }
 
     /// The session id must parse and name the key's operator.
     fn parse_session(raw: &str, operator: OperatorId) -> Result<SessionId, ApiError> {
-        let session = SessionId::parse(raw).map_err(|_| ApiError::new(ErrorCode::InvalidSessionIdFormat))?;
+        let session =
+            SessionId::parse(raw).map_err(|_| ApiError::new(ErrorCode::InvalidSessionIdFormat))?;
         session
             .check_operator(operator)
             .map_err(|_| ApiError::new(ErrorCode::SessionIdOperatorMismatch))?;
@@ -241,10 +259,17 @@ impl Ledger {
             && record.site_id == input.site_id
             && i64::from(record.player_count) == input.player_count;
         if same {
-            return Ok(Answer { data_json: record.response.clone(), replayed: true });
+            return Ok(Answer {
+                data_json: record.response.clone(),
+                replayed: true,
+            });
         }
-        let original: serde_json::Value = serde_json::from_str(&record.response).unwrap_or_default();
-        Err(ApiError::with(ErrorCode::SessionIdConflict, json!({ "original": original })))
+        let original: serde_json::Value =
+            serde_json::from_str(&record.response).unwrap_or_default();
+        Err(ApiError::with(
+            ErrorCode::SessionIdConflict,
+            json!({ "original": original }),
+        ))
     }
 
     /// H1/H2: authorize a game, charging `players × unit price` exactly once per session id.
@@ -260,7 +285,9 @@ impl Ledger {
         let id = operator_id.to_string();
         let client = self.pool.get().await.map_err(StoreError::from)?;
         // Looked up before queueing on the operator: a retry usually answers from here.
-        let early_session = SessionId::parse(&input.session_id).ok().filter(|s| s.operator_id() == operator_id);
+        let early_session = SessionId::parse(&input.session_id)
+            .ok()
+            .filter(|s| s.operator_id() == operator_id);
         let mut record = match &early_session {
             Some(session) => sessions::find(&client, operator_id, session).await?,
             None => None,
@@ -269,7 +296,8 @@ impl Ledger {
         let metadata = headset_metadata(&signed, ctx, now);
         let mut refreshed = false;
         for _ in 0..MAX_CONFLICT_RETRIES {
-            self.authenticate(&mut slot, &client, &key, &signed, now).await?;
+            self.authenticate(&mut slot, &client, &key, &signed, now)
+                .await?;
             let session = Self::parse_session(&input.session_id, operator_id)?;
             if record.is_none() && slot.notes.contains(session.as_str()) {
                 record = sessions::find(&client, operator_id, &session).await?;
@@ -280,10 +308,11 @@ impl Ledger {
             session
                 .check_window(now, TimeDelta::seconds(TIMESTAMP_WINDOW_SECONDS))
                 .map_err(|_| ApiError::new(ErrorCode::SessionIdExpired))?;
-            let (terms, app_version) = match self.app_terms(&client, input.app_id, refreshed).await? {
-                Some(found) => found,
-                None => return Err(ApiError::new(ErrorCode::AppNotFound)),
-            };
+            let (terms, app_version) =
+                match self.app_terms(&client, input.app_id, refreshed).await? {
+                    Some(found) => found,
+                    None => return Err(ApiError::new(ErrorCode::AppNotFound)),
+                };
             let command = OperatorCommand::AuthorizeGame {
                 session_id: session.clone(),
                 token: AuthorizationToken(uuid::Uuid::new_v4()),
@@ -301,7 +330,10 @@ impl Ledger {
                         refreshed = true;
                         let operator_changed = slot.refresh(&client, &id).await?;
                         let app_before = app_version;
-                        let app_now = self.app_terms(&client, input.app_id, true).await?.map(|(_, v)| v);
+                        let app_now = self
+                            .app_terms(&client, input.app_id, true)
+                            .await?
+                            .map(|(_, v)| v);
                         if operator_changed || app_now != Some(app_before) {
                             continue;
                         }
@@ -336,7 +368,10 @@ impl Ledger {
                     if let Err(e) = events::maybe_snapshot(&client, stream, rows.len()).await {
                         tracing::warn!(error = %e, "snapshot not written");
                     }
-                    return Ok(Answer { data_json, replayed: false });
+                    return Ok(Answer {
+                        data_json,
+                        replayed: false,
+                    });
                 }
                 // The app changed since its terms were read: read them again.
                 Ok(false) => refreshed = true,
@@ -372,13 +407,17 @@ impl Ledger {
         let mut slot = self.operators.lock(&id).await;
         let metadata = headset_metadata(&signed, ctx, now);
         for _ in 0..MAX_CONFLICT_RETRIES {
-            self.authenticate(&mut slot, &client, &key, &signed, now).await?;
+            self.authenticate(&mut slot, &client, &key, &signed, now)
+                .await?;
             let session = Self::parse_session(session_raw, operator_id)?;
             let record = sessions::find(&client, operator_id, &session)
                 .await?
                 .ok_or_else(|| ApiError::new(ErrorCode::SessionNotFound))?;
             if let Some(end) = record.end_response {
-                return Ok(Answer { data_json: end, replayed: true });
+                return Ok(Answer {
+                    data_json: end,
+                    replayed: true,
+                });
             }
             let stream = slot.loaded(&client, &id).await?;
             let command = OperatorCommand::EndGame {
@@ -388,7 +427,12 @@ impl Ledger {
                 now,
             };
             let decided = stream.state.decide(command).map_err(ApiError::from)?;
-            let OperatorEvent::GameEnded { duration_seconds, ended_at, .. } = &decided[0] else {
+            let OperatorEvent::GameEnded {
+                duration_seconds,
+                ended_at,
+                ..
+            } = &decided[0]
+            else {
                 unreachable!("EndGame decides GameEnded")
             };
             let data_json = json!({ "session_id": session, "duration_seconds": duration_seconds,
@@ -416,13 +460,19 @@ impl Ledger {
             next.apply(decided[0].clone());
             events::advance(slot.stream.as_mut().expect("loaded"), next, &rows);
             self.notifier.notify();
-            return Ok(Answer { data_json, replayed: false });
+            return Ok(Answer {
+                data_json,
+                replayed: false,
+            });
         }
         Err(StoreError::Conflict(format!("operator {id}: too many concurrent writers")).into())
     }
 
     /// H5: validate the credentials and list open sites and usable apps.
-    pub async fn headset_config(&self, signed: SignedRequest) -> Result<serde_json::Value, ApiError> {
+    pub async fn headset_config(
+        &self,
+        signed: SignedRequest,
+    ) -> Result<serde_json::Value, ApiError> {
         let now = self.now();
         let key = self.known_key(&signed.key_id).await?;
         let id = key.operator_id.to_string();
@@ -430,7 +480,8 @@ impl Ledger {
         let mut slot = self.operators.lock(&id).await;
         // Nothing is appended here to catch a stale cache, so read what is stored first.
         slot.refresh(&client, &id).await?;
-        self.authenticate(&mut slot, &client, &key, &signed, now).await?;
+        self.authenticate(&mut slot, &client, &key, &signed, now)
+            .await?;
         let operator = slot.loaded(&client, &id).await?.state.clone();
         drop(slot);
         let sites: Vec<_> = operator
@@ -472,9 +523,14 @@ impl Ledger {
             let client = self.pool.get().await.map_err(StoreError::from)?;
             let mut slot = self.operators.lock(&id).await;
             slot.refresh(&client, &id).await?;
-            self.authenticate(&mut slot, &client, &key, &signed, now).await?;
-            check_fresh(&mut slot, &client, &id, |op| op.check_site(input.site_id).map(|_| ()).map_err(ApiError::from))
+            self.authenticate(&mut slot, &client, &key, &signed, now)
                 .await?;
+            check_fresh(&mut slot, &client, &id, |op| {
+                op.check_site(input.site_id)
+                    .map(|_| ())
+                    .map_err(ApiError::from)
+            })
+            .await?;
         }
         let stream_id = HeadsetServer::stream_id(key.operator_id, &input.server_id);
         let command = HeadsetServerCommand::RecordHeartbeat {
@@ -486,7 +542,14 @@ impl Ledger {
             now,
         };
         let metadata = headset_metadata(&signed, ctx, now);
-        self.execute(&self.headset_servers, &stream_id, &metadata, vec![command], None).await?;
+        self.execute(
+            &self.headset_servers,
+            &stream_id,
+            &metadata,
+            vec![command],
+            None,
+        )
+        .await?;
         Ok(json!({ "server_time": wire::time(now) }))
     }
 }

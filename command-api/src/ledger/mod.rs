@@ -89,7 +89,10 @@ pub enum SideWrite {
 }
 
 impl SideWrite {
-    async fn write(&self, client: &impl deadpool_postgres::GenericClient) -> Result<(), StoreError> {
+    async fn write(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+    ) -> Result<(), StoreError> {
         match self {
             SideWrite::Many(all) => {
                 for one in all {
@@ -97,7 +100,9 @@ impl SideWrite {
                 }
                 Ok(())
             }
-            SideWrite::Credential(key_id, sealed) => credentials::insert(client, key_id, sealed).await,
+            SideWrite::Credential(key_id, sealed) => {
+                credentials::insert(client, key_id, sealed).await
+            }
             SideWrite::Username(username, operator) => {
                 client
                     .execute(
@@ -170,12 +175,22 @@ impl Ledger {
         let Some(sealed) = credentials::find(&client, key_id).await? else {
             return Ok(None);
         };
-        let known = KnownKey { operator_id: sealed.operator_id, secret: self.open_secret(key_id, &sealed)?.into() };
-        self.keys.lock().expect("key cache lock").insert(key_id.to_owned(), known.clone());
+        let known = KnownKey {
+            operator_id: sealed.operator_id,
+            secret: self.open_secret(key_id, &sealed)?.into(),
+        };
+        self.keys
+            .lock()
+            .expect("key cache lock")
+            .insert(key_id.to_owned(), known.clone());
         Ok(Some(known))
     }
 
-    pub fn open_secret(&self, key_id: &str, sealed: &SealedCredential) -> Result<Vec<u8>, StoreError> {
+    pub fn open_secret(
+        &self,
+        key_id: &str,
+        sealed: &SealedCredential,
+    ) -> Result<Vec<u8>, StoreError> {
         if sealed.master_key_id != self.master_key.id() {
             return Err(StoreError::Corrupt(format!(
                 "credential {key_id} is sealed under master key {}, not {}",
@@ -231,10 +246,18 @@ impl Ledger {
             }
             let new_events = sink.collect().await;
             if new_events.is_empty() {
-                return Ok(Executed { state: next, events: new_events, version: stream.version, before });
+                return Ok(Executed {
+                    state: next,
+                    events: new_events,
+                    version: stream.version,
+                    before,
+                });
             }
             let rows = events::encode(stream, &new_events, metadata);
-            match self.append_in_transaction(&mut client, &rows, side.as_ref()).await {
+            match self
+                .append_in_transaction(&mut client, &rows, side.as_ref())
+                .await
+            {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => {
                     slot.invalidate();
@@ -252,9 +275,17 @@ impl Ledger {
             if let Err(e) = events::maybe_snapshot(&client, stream, rows.len()).await {
                 tracing::warn!(error = %e, stream = id, "snapshot not written (derived data; retried later)");
             }
-            return Ok(Executed { state: next, events: new_events, version: stream.version, before });
+            return Ok(Executed {
+                state: next,
+                events: new_events,
+                version: stream.version,
+                before,
+            });
         }
-        Err(Refused::Store(StoreError::Conflict(format!("{} {id}: too many concurrent writers", A::TYPE))))
+        Err(Refused::Store(StoreError::Conflict(format!(
+            "{} {id}: too many concurrent writers",
+            A::TYPE
+        ))))
     }
 
     async fn append_in_transaction(

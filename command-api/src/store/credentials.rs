@@ -1,7 +1,7 @@
 //! The encrypted secret store of API credentials (`api_credentials`).
 
-use ledger_core::ids::{KeyId, OperatorId};
 use deadpool_postgres::GenericClient;
+use ledger_core::ids::{KeyId, OperatorId};
 
 use super::StoreError;
 
@@ -13,15 +13,21 @@ pub struct SealedCredential {
     pub master_key_id: String,
 }
 
-pub async fn find(client: &impl GenericClient, key_id: &str) -> Result<Option<SealedCredential>, StoreError> {
+pub async fn find(
+    client: &impl GenericClient,
+    key_id: &str,
+) -> Result<Option<SealedCredential>, StoreError> {
     let statement = client
         .prepare_cached("SELECT operator_id, secret_ciphertext, master_key_id FROM api_credentials WHERE key_id = $1")
         .await?;
-    Ok(client.query_opt(&statement, &[&key_id]).await?.map(|row| SealedCredential {
-        operator_id: OperatorId(row.get(0)),
-        secret_ciphertext: row.get(1),
-        master_key_id: row.get(2),
-    }))
+    Ok(client
+        .query_opt(&statement, &[&key_id])
+        .await?
+        .map(|row| SealedCredential {
+            operator_id: OperatorId(row.get(0)),
+            secret_ciphertext: row.get(1),
+            master_key_id: row.get(2),
+        }))
 }
 
 /// Stores a sealed secret; run in the transaction that appends its CredentialIssued /
@@ -40,7 +46,12 @@ pub async fn insert(
     client
         .execute(
             &statement,
-            &[&key_id.as_str(), &credential.operator_id.as_uuid(), &credential.secret_ciphertext, &credential.master_key_id],
+            &[
+                &key_id.as_str(),
+                &credential.operator_id.as_uuid(),
+                &credential.secret_ciphertext,
+                &credential.master_key_id,
+            ],
         )
         .await?;
     Ok(())
@@ -57,10 +68,17 @@ pub async fn newest_of(
              WHERE operator_id = $1 ORDER BY created_at DESC, key_id LIMIT 1",
         )
         .await?;
-    Ok(client.query_opt(&statement, &[&operator.as_uuid()]).await?.map(|row| {
-        (
-            KeyId(row.get(0)),
-            SealedCredential { operator_id: OperatorId(row.get(1)), secret_ciphertext: row.get(2), master_key_id: row.get(3) },
-        )
-    }))
+    Ok(client
+        .query_opt(&statement, &[&operator.as_uuid()])
+        .await?
+        .map(|row| {
+            (
+                KeyId(row.get(0)),
+                SealedCredential {
+                    operator_id: OperatorId(row.get(1)),
+                    secret_ciphertext: row.get(2),
+                    master_key_id: row.get(3),
+                },
+            )
+        }))
 }

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use cqrs_es::{Aggregate, DomainEvent};
+use deadpool_postgres::GenericClient;
 use ledger_core::chain::{self, ChainedEvent, GENESIS, Hash};
 use ledger_core::metadata::EventMetadata;
-use deadpool_postgres::GenericClient;
 
 use super::{StoreError, classify};
 
@@ -25,7 +25,12 @@ pub struct Stream<A> {
 
 impl<A: Aggregate> Stream<A> {
     pub fn empty(id: &str) -> Self {
-        Stream { id: id.to_owned(), state: A::default(), version: 0, last_hash: GENESIS }
+        Stream {
+            id: id.to_owned(),
+            state: A::default(),
+            version: 0,
+            last_hash: GENESIS,
+        }
     }
 }
 
@@ -49,7 +54,11 @@ pub fn encode_metadata(metadata: &EventMetadata) -> String {
 }
 
 /// Encodes `events` as rows continuing `stream`, chaining their hashes.
-pub fn encode<A: Aggregate>(stream: &Stream<A>, events: &[A::Event], metadata: &EventMetadata) -> Vec<EventRow> {
+pub fn encode<A: Aggregate>(
+    stream: &Stream<A>,
+    events: &[A::Event],
+    metadata: &EventMetadata,
+) -> Vec<EventRow> {
     let metadata = encode_metadata(metadata);
     let mut previous = stream.last_hash;
     events
@@ -131,7 +140,16 @@ pub async fn append(client: &impl GenericClient, rows: &[EventRow]) -> Result<()
     client
         .execute(
             &statement,
-            &[&a.types, &a.ids, &a.sequences, &a.event_types, &a.versions, &a.payloads, &a.metadata, &a.hashes],
+            &[
+                &a.types,
+                &a.ids,
+                &a.sequences,
+                &a.event_types,
+                &a.versions,
+                &a.payloads,
+                &a.metadata,
+                &a.hashes,
+            ],
         )
         .await
         .map_err(classify)?;
@@ -143,7 +161,11 @@ pub async fn append(client: &impl GenericClient, rows: &[EventRow]) -> Result<()
 /// version and hash move here; `decided_state` is that aggregate.
 pub fn advance<A: Aggregate>(stream: &mut Stream<A>, decided_state: A, rows: &[EventRow]) {
     if let Some(last) = rows.last() {
-        assert_eq!(last.sequence, stream.version + rows.len() as i64, "contiguous append");
+        assert_eq!(
+            last.sequence,
+            stream.version + rows.len() as i64,
+            "contiguous append"
+        );
         stream.version = last.sequence;
         stream.last_hash = last.hash;
         stream.state = decided_state;
@@ -152,7 +174,10 @@ pub fn advance<A: Aggregate>(stream: &mut Stream<A>, decided_state: A, rows: &[E
 
 /// Loads a stream: its snapshot (if any) plus every event after it. Costs at most
 /// `SNAPSHOT_EVERY` events whatever the stream's length.
-pub async fn load<A: Aggregate>(client: &impl GenericClient, id: &str) -> Result<Stream<A>, StoreError> {
+pub async fn load<A: Aggregate>(
+    client: &impl GenericClient,
+    id: &str,
+) -> Result<Stream<A>, StoreError> {
     let statement = client
         .prepare_cached(
             "SELECT sequence, hash, state::text FROM snapshots \
@@ -174,19 +199,25 @@ pub async fn load<A: Aggregate>(client: &impl GenericClient, id: &str) -> Result
 }
 
 /// Applies every event stored after `stream.version`; returns how many there were.
-pub async fn catch_up<A: Aggregate>(client: &impl GenericClient, stream: &mut Stream<A>) -> Result<usize, StoreError> {
+pub async fn catch_up<A: Aggregate>(
+    client: &impl GenericClient,
+    stream: &mut Stream<A>,
+) -> Result<usize, StoreError> {
     let statement = client
         .prepare_cached(
             "SELECT sequence, payload::text, hash FROM events \
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence",
         )
         .await?;
-    let rows = client.query(&statement, &[&A::TYPE, &stream.id, &stream.version]).await?;
+    let rows = client
+        .query(&statement, &[&A::TYPE, &stream.id, &stream.version])
+        .await?;
     for row in &rows {
         let sequence: i64 = row.get(0);
         assert_eq!(sequence, stream.version + 1, "streams have no gaps");
-        let event: A::Event = serde_json::from_str(row.get(1))
-            .map_err(|e| StoreError::Corrupt(format!("{}/{} #{sequence}: {e}", A::TYPE, stream.id)))?;
+        let event: A::Event = serde_json::from_str(row.get(1)).map_err(|e| {
+            StoreError::Corrupt(format!("{}/{} #{sequence}: {e}", A::TYPE, stream.id))
+        })?;
         stream.state.apply(event);
         stream.version = sequence;
         stream.last_hash = to_hash(row.get(2))?;
@@ -195,13 +226,20 @@ pub async fn catch_up<A: Aggregate>(client: &impl GenericClient, stream: &mut St
 }
 
 /// Latest sequence stored for a stream (0 when empty): one index probe.
-pub async fn stored_version(client: &impl GenericClient, aggregate_type: &str, id: &str) -> Result<i64, StoreError> {
+pub async fn stored_version(
+    client: &impl GenericClient,
+    aggregate_type: &str,
+    id: &str,
+) -> Result<i64, StoreError> {
     let statement = client
         .prepare_cached(
             "SELECT coalesce(max(sequence), 0) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
         )
         .await?;
-    Ok(client.query_one(&statement, &[&aggregate_type, &id]).await?.get(0))
+    Ok(client
+        .query_one(&statement, &[&aggregate_type, &id])
+        .await?
+        .get(0))
 }
 
 /// Writes a snapshot when the stream just crossed a multiple of `SNAPSHOT_EVERY`.
@@ -226,11 +264,22 @@ pub async fn maybe_snapshot<A: Aggregate>(
         )
         .await?;
     client
-        .execute(&statement, &[&A::TYPE, &stream.id, &stream.version, &stream.last_hash.to_vec(), &state])
+        .execute(
+            &statement,
+            &[
+                &A::TYPE,
+                &stream.id,
+                &stream.version,
+                &stream.last_hash.to_vec(),
+                &state,
+            ],
+        )
         .await?;
     Ok(())
 }
 
 fn to_hash(bytes: Vec<u8>) -> Result<Hash, StoreError> {
-    bytes.try_into().map_err(|_| StoreError::Corrupt("hash is not 32 bytes".to_owned()))
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".to_owned()))
 }

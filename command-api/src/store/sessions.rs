@@ -1,8 +1,8 @@
 //! Idempotency rows of headset sessions (`headset_sessions`).
 
 use chrono::{DateTime, Utc};
-use ledger_core::ids::{AppId, OperatorId, SessionId, SiteId};
 use deadpool_postgres::GenericClient;
+use ledger_core::ids::{AppId, OperatorId, SessionId, SiteId};
 
 use super::StoreError;
 
@@ -30,7 +30,9 @@ pub async fn find(
              FROM headset_sessions WHERE operator_id = $1 AND session_id = $2",
         )
         .await?;
-    let row = client.query_opt(&statement, &[&operator.as_uuid(), &session.as_str()]).await?;
+    let row = client
+        .query_opt(&statement, &[&operator.as_uuid(), &session.as_str()])
+        .await?;
     Ok(row.map(|row| SessionRecord {
         app_id: AppId(row.get(0)),
         site_id: SiteId(row.get(1)),
@@ -60,7 +62,10 @@ pub async fn record_end(
         )
         .await?;
     let updated = client
-        .execute(&statement, &[&operator.as_uuid(), &session.as_str(), &end_response])
+        .execute(
+            &statement,
+            &[&operator.as_uuid(), &session.as_str(), &end_response],
+        )
         .await?;
     Ok(updated == 1)
 }

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use cqrs_es::Aggregate;
-use tokio::sync::OwnedMutexGuard;
 use deadpool_postgres::GenericClient;
+use tokio::sync::OwnedMutexGuard;
 
 use super::StoreError;
 use super::events::{self, Stream};
@@ -22,7 +22,11 @@ pub struct Slot<A: Aggregate, X> {
 
 impl<A: Aggregate, X> Slot<A, X> {
     /// The stream's state, loaded from the store on first use.
-    pub async fn loaded(&mut self, client: &impl GenericClient, id: &str) -> Result<&mut Stream<A>, StoreError> {
+    pub async fn loaded(
+        &mut self,
+        client: &impl GenericClient,
+        id: &str,
+    ) -> Result<&mut Stream<A>, StoreError> {
         if self.stream.is_none() {
             self.stream = Some(events::load::<A>(client, id).await?);
         }
@@ -30,7 +34,11 @@ impl<A: Aggregate, X> Slot<A, X> {
     }
 
     /// Brings the cached state up to what is stored; returns whether anything changed.
-    pub async fn refresh(&mut self, client: &impl GenericClient, id: &str) -> Result<bool, StoreError> {
+    pub async fn refresh(
+        &mut self,
+        client: &impl GenericClient,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         match self.stream.as_mut() {
             None => {
                 self.loaded(client, id).await?;
@@ -54,7 +62,9 @@ pub struct Streams<A: Aggregate, X = ()> {
 
 impl<A: Aggregate, X: Default> Default for Streams<A, X> {
     fn default() -> Self {
-        Streams { slots: Mutex::new(HashMap::new()) }
+        Streams {
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -65,14 +75,22 @@ impl<A: Aggregate, X: Default> Streams<A, X> {
             let mut slots = self.slots.lock().expect("slot map lock is never poisoned");
             slots
                 .entry(id.to_owned())
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Slot { stream: None, notes: X::default() })))
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Mutex::new(Slot {
+                        stream: None,
+                        notes: X::default(),
+                    }))
+                })
                 .clone()
         };
         slot.lock_owned().await
     }
 
     pub fn len(&self) -> usize {
-        self.slots.lock().expect("slot map lock is never poisoned").len()
+        self.slots
+            .lock()
+            .expect("slot map lock is never poisoned")
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {

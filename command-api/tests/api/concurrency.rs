@@ -1,0 +1,122 @@
+//! Money under concurrency: exactly the authorizations that fit are charged, once each,
+//! within one instance and across instances sharing the database.
+
+use std::collections::HashSet;
+
+use futures_util::future::join_all;
+
+use crate::harness::TestApp;
+
+#[tokio::test]
+async fn fifty_concurrent_authorizations_against_a_balance_for_twenty_charge_exactly_twenty() {
+    let app = TestApp::spawn().await;
+    let arcade = app.arcade("200", "5.00", 2, 8).await; // 20 games of 2 × 5.00
+    let calls = (0..50).map(|_| {
+        let headset = arcade.headset.clone();
+        let (a, s) = (arcade.app, arcade.site);
+        tokio::spawn(async move { headset.authorize(&headset.new_session_id(), a, s, 2).await })
+    });
+    let replies: Vec<_> = join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == 402 && r.error_code() == "INSUFFICIENT_BALANCE")
+        .count();
+    assert_eq!(
+        (ok, refused),
+        (20, 30),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(app.balance(arcade.operator).await, "0.00");
+    assert_eq!(app.charges(arcade.operator).await, 20);
+    let balances: HashSet<_> = replies
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.data()["balance_after"].to_string())
+        .collect();
+    assert_eq!(balances.len(), 20, "every charge saw a distinct balance");
+}
+
+#[tokio::test]
+async fn the_same_session_sent_twenty_times_at_once_charges_once_and_answers_identically() {
+    let app = TestApp::spawn().await;
+    let arcade = app.arcade("500", "10.00", 2, 8).await;
+    let session = arcade.headset.new_session_id();
+    let calls = (0..20).map(|_| {
+        let headset = arcade.headset.clone();
+        let session = session.clone();
+        let (a, s) = (arcade.app, arcade.site);
+        tokio::spawn(async move { headset.authorize(&session, a, s, 3).await })
+    });
+    let replies: Vec<_> = join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        replies.iter().all(|r| r.status == 200),
+        "{:?}",
+        replies.iter().map(|r| &r.raw).collect::<Vec<_>>()
+    );
+    let bodies: HashSet<_> = replies.iter().map(|r| r.data().to_string()).collect();
+    assert_eq!(bodies.len(), 1, "identical data");
+    assert_eq!(
+        replies.iter().filter(|r| !r.replayed).count(),
+        1,
+        "one original, the rest replays"
+    );
+    assert_eq!(app.charges(arcade.operator).await, 1);
+    assert_eq!(app.balance(arcade.operator).await, "470.00");
+}
+
+#[tokio::test]
+async fn two_instances_charging_one_operator_at_once_keep_the_books_exact() {
+    let first = TestApp::spawn().await;
+    let arcade = first.arcade("300", "5.00", 2, 8).await; // 30 games
+    let second_db_url = first.db.url.clone();
+    // A second command-api on the same database, with its own caches.
+    let settings = crate::harness::settings(&first.db);
+    assert_eq!(settings.database_url, second_db_url);
+    let state = command_api::state(&settings, command_api::ledger::system_clock()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base2 = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(command_api::serve(listener, state, 2).unwrap());
+    let mut other = arcade.headset.clone();
+    other.base_url = base2;
+
+    let calls = (0..60).map(|i| {
+        let headset = if i % 2 == 0 {
+            arcade.headset.clone()
+        } else {
+            other.clone()
+        };
+        let (a, s) = (arcade.app, arcade.site);
+        tokio::spawn(async move { headset.authorize(&headset.new_session_id(), a, s, 2).await })
+    });
+    let replies: Vec<_> = join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.error_code() == "INSUFFICIENT_BALANCE")
+        .count();
+    assert_eq!(
+        (ok, refused),
+        (30, 30),
+        "{:?}",
+        replies
+            .iter()
+            .map(|r| (r.status, r.error_code().to_owned()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(first.charges(arcade.operator).await, 30);
+    assert_eq!(first.balance(arcade.operator).await, "0.00");
+}

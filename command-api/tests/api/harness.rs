@@ -1,0 +1,219 @@
+//! Starts the command API in-process on port 0 against a fresh database, with helpers to set
+//! up the business through the staff API exactly as a client would.
+
+use std::net::TcpListener;
+
+use actix_web::web;
+use base64::Engine;
+use command_api::http::AppState;
+use command_api::settings::{Secret, Settings};
+use ledger_core::ids::{AppId, OperatorId, SiteId};
+use serde_json::{Value, json};
+use tests::db::TestDb;
+use tests::headset::{HeadsetClient, Reply, reply};
+
+pub const ADMIN: &str = "root_admin";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+pub fn settings(db: &TestDb) -> Settings {
+    Settings {
+        database_url: db.url.clone(),
+        master_key: Secret(base64::engine::general_purpose::STANDARD.encode([42u8; 32])),
+        jwt_secret: Secret("test-jwt-secret-that-is-long-enough-1234".to_owned()),
+        bootstrap_admin_username: ADMIN.to_owned(),
+        bootstrap_admin_password: Secret(ADMIN_PASSWORD.to_owned()),
+        db_pool_size: 16,
+        ..Settings::default()
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: web::Data<AppState>,
+    pub token: String,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+}
+
+/// An operator ready to play: balance, one open site, one granted app.
+pub struct Arcade {
+    pub operator: OperatorId,
+    pub app: AppId,
+    pub site: SiteId,
+    pub headset: HeadsetClient,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let db = TestDb::new().await;
+        Self::spawn_on(db).await
+    }
+
+    pub async fn spawn_on(db: TestDb) -> TestApp {
+        let settings = settings(&db);
+        let state = command_api::state(&settings, command_api::ledger::system_clock()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(command_api::serve(listener, state.clone(), 2).unwrap());
+        let http = reqwest::Client::new();
+        let login = http
+            .post(format!("{base}/api/v1/auth/staff/login"))
+            .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = login.json().await.unwrap();
+        let token = body["data"]["access_token"]
+            .as_str()
+            .expect("login works")
+            .to_owned();
+        TestApp {
+            base,
+            state,
+            token,
+            http,
+            db,
+        }
+    }
+
+    pub async fn staff(&self, method: &str, path: &str, body: Value) -> Reply {
+        let url = format!("{}{}", self.base, path);
+        let request = match method {
+            "PATCH" => self.http.patch(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url),
+        };
+        reply(
+            request
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn create_app(&self, price: &str, min: u32, max: u32) -> AppId {
+        let r = self
+            .staff(
+                "POST",
+                "/api/v1/admin/apps",
+                json!({"name": "太空探险", "unit_price": price,
+                   "min_players": min, "max_players": max}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+        r.data()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn create_operator(&self) -> (OperatorId, String, String) {
+        let username = format!("op_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let r = self
+            .staff(
+                "POST",
+                "/api/v1/admin/operators",
+                json!({"username": username, "name": "星际体验馆",
+                   "phone": "13800000000", "email": "op@example.com"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+        let d = r.data();
+        (
+            d["operator"]["id"].as_str().unwrap().parse().unwrap(),
+            d["credentials"]["key_id"].as_str().unwrap().to_owned(),
+            d["credentials"]["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn open_site(&self, operator: OperatorId) -> SiteId {
+        let r = self
+            .staff(
+                "POST",
+                &format!("/api/v1/admin/operators/{operator}/sites"),
+                json!({"name": "北京朝阳店", "address": "北京市朝阳区"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.raw);
+        r.data()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn grant(&self, operator: OperatorId, app: AppId, expires_at: Option<&str>) -> Reply {
+        self.staff(
+            "POST",
+            &format!("/api/v1/admin/operators/{operator}/grants"),
+            json!({"app_id": app, "expires_at": expires_at}),
+        )
+        .await
+    }
+
+    pub async fn credit(&self, operator: OperatorId, amount: &str) -> Reply {
+        self.staff(
+            "POST",
+            &format!("/api/v1/finance/operators/{operator}/manual-credits"),
+            json!({"amount": amount, "reason": "bank transfer"}),
+        )
+        .await
+    }
+
+    pub fn headset(&self, operator: OperatorId, key_id: &str, secret: &str) -> HeadsetClient {
+        HeadsetClient::new(&self.base, operator, key_id, secret)
+    }
+
+    /// An operator with `balance`, a site and a granted app at `price` for `min..=max` players.
+    pub async fn arcade(&self, balance: &str, price: &str, min: u32, max: u32) -> Arcade {
+        let app = self.create_app(price, min, max).await;
+        let (operator, key_id, secret) = self.create_operator().await;
+        let site = self.open_site(operator).await;
+        assert_eq!(self.grant(operator, app, None).await.status, 201);
+        if balance != "0" {
+            assert_eq!(self.credit(operator, balance).await.status, 201);
+        }
+        Arcade {
+            operator,
+            app,
+            site,
+            headset: self.headset(operator, &key_id, &secret),
+        }
+    }
+
+    /// The operator's balance as the ledger has it now.
+    pub async fn balance(&self, operator: OperatorId) -> String {
+        self.state
+            .ledger
+            .operator_state(operator)
+            .await
+            .unwrap()
+            .balance
+            .to_string()
+    }
+
+    /// Money events of the operator's stream: (event_type, payload).
+    pub async fn events_of(&self, operator: OperatorId) -> Vec<(String, Value)> {
+        let client = self.db.client().await;
+        client
+            .query(
+                "SELECT event_type, payload::text FROM events WHERE aggregate_type = 'Operator' \
+                 AND aggregate_id = $1 ORDER BY sequence",
+                &[&operator.to_string()],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, String>(0),
+                    serde_json::from_str(r.get::<_, &str>(1)).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    pub async fn charges(&self, operator: OperatorId) -> usize {
+        self.events_of(operator)
+            .await
+            .iter()
+            .filter(|(t, _)| t == "GameAuthorized")
+            .count()
+    }
+}

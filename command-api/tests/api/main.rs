@@ -1,0 +1,6 @@
+//! API tests of the command API: in-process server on port 0, real PostgreSQL.
+
+mod concurrency;
+mod event_store;
+mod harness;
+mod headset_scenarios;
