@@ -69,12 +69,12 @@ impl Default for Settings {
 pub const JWT_SECRET_MIN: usize = 32;
 
 impl Settings {
-    pub fn load(config_file: Option<&std::path::Path>) -> Result<Settings, figment::Error> {
+    pub fn load(config_file: Option<&std::path::Path>) -> Result<Settings, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = config_file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment.merge(Env::prefixed("MR_")).extract()
+        figment.merge(Env::prefixed("MR_")).extract().map_err(Box::new)
     }
 
     /// Refuses settings the service cannot run safely with.

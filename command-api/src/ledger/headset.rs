@@ -283,16 +283,21 @@ impl Ledger {
         let key = self.known_key(&signed.key_id).await?;
         let operator_id = key.operator_id;
         let id = operator_id.to_string();
-        let client = self.pool.get().await.map_err(StoreError::from)?;
         // Looked up before queueing on the operator: a retry usually answers from here.
         let early_session = SessionId::parse(&input.session_id)
             .ok()
             .filter(|s| s.operator_id() == operator_id);
         let mut record = match &early_session {
-            Some(session) => sessions::find(&client, operator_id, session).await?,
+            Some(session) => {
+                let client = self.pool.get().await.map_err(StoreError::from)?;
+                sessions::find(&client, operator_id, session).await?
+            }
             None => None,
         };
+        // Queue on the operator before taking a connection, so a burst on one operator
+        // never holds the connections other operators need.
         let mut slot = self.operators.lock(&id).await;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
         let metadata = headset_metadata(&signed, ctx, now);
         let mut refreshed = false;
         for _ in 0..MAX_CONFLICT_RETRIES {
@@ -311,7 +316,16 @@ impl Ledger {
             let (terms, app_version) =
                 match self.app_terms(&client, input.app_id, refreshed).await? {
                     Some(found) => found,
-                    None => return Err(ApiError::new(ErrorCode::AppNotFound)),
+                    None => {
+                        // The site is checked before the app (protocol order).
+                        check_fresh(&mut slot, &client, &id, |op| {
+                            op.check_site(input.site_id)
+                                .map(|_| ())
+                                .map_err(ApiError::from)
+                        })
+                        .await?;
+                        return Err(ApiError::new(ErrorCode::AppNotFound));
+                    }
                 };
             let command = OperatorCommand::AuthorizeGame {
                 session_id: session.clone(),
@@ -403,8 +417,8 @@ impl Ledger {
         let key = self.known_key(&signed.key_id).await?;
         let operator_id = key.operator_id;
         let id = operator_id.to_string();
-        let mut client = self.pool.get().await.map_err(StoreError::from)?;
         let mut slot = self.operators.lock(&id).await;
+        let mut client = self.pool.get().await.map_err(StoreError::from)?;
         let metadata = headset_metadata(&signed, ctx, now);
         for _ in 0..MAX_CONFLICT_RETRIES {
             self.authenticate(&mut slot, &client, &key, &signed, now)
@@ -476,8 +490,8 @@ impl Ledger {
         let now = self.now();
         let key = self.known_key(&signed.key_id).await?;
         let id = key.operator_id.to_string();
-        let client = self.pool.get().await.map_err(StoreError::from)?;
         let mut slot = self.operators.lock(&id).await;
+        let client = self.pool.get().await.map_err(StoreError::from)?;
         // Nothing is appended here to catch a stale cache, so read what is stored first.
         slot.refresh(&client, &id).await?;
         self.authenticate(&mut slot, &client, &key, &signed, now)
@@ -520,8 +534,8 @@ impl Ledger {
         let key = self.known_key(&signed.key_id).await?;
         let id = key.operator_id.to_string();
         {
-            let client = self.pool.get().await.map_err(StoreError::from)?;
             let mut slot = self.operators.lock(&id).await;
+            let client = self.pool.get().await.map_err(StoreError::from)?;
             slot.refresh(&client, &id).await?;
             self.authenticate(&mut slot, &client, &key, &signed, now)
                 .await?;

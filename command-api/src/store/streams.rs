@@ -56,8 +56,10 @@ impl<A: Aggregate, X> Slot<A, X> {
 
 pub type SlotGuard<A, X> = OwnedMutexGuard<Slot<A, X>>;
 
+type SharedSlot<A, X> = Arc<tokio::sync::Mutex<Slot<A, X>>>;
+
 pub struct Streams<A: Aggregate, X = ()> {
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot<A, X>>>>>,
+    slots: Mutex<HashMap<String, SharedSlot<A, X>>>,
 }
 
 impl<A: Aggregate, X: Default> Default for Streams<A, X> {
