@@ -118,7 +118,7 @@ impl SessionId {
         };
         // The operator part must be a hyphenated UUID exactly as the APIs print it.
         let op_ok = op.len() == 36
-            && Uuid::try_parse(op).is_ok_and(|u| u.hyphenated().to_string() == op.to_ascii_lowercase());
+            && Uuid::try_parse(op).is_ok_and(|u| u.hyphenated().to_string() == op);
         let ts_ok = ts.len() == 13 && ts.bytes().all(|b| b.is_ascii_digit());
         let random_ok =
             random.len() == SESSION_RANDOM_LEN && random.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -191,6 +191,7 @@ mod tests {
             format!("{OP}_1763728200000_abcDEF012345678!"),
             format!("{OP}_1763728200000_abcDEF0123456789_x"),
             "0190f5a47b1c7d3e8f00123456789abc_1763728200000_abcDEF0123456789".to_owned(),
+            format!("{}_1763728200000_abcDEF0123456789", OP.to_ascii_uppercase()),
             "not-a-uuid-at-all-but-36-chars-long!_1763728200000_abcDEF0123456789".to_owned(),
         ] {
             assert_eq!(SessionId::parse(&bad), Err(SessionIdError::Format), "{bad}");
