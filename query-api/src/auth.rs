@@ -55,7 +55,12 @@ impl std::fmt::Display for Scope {
     }
 }
 
-const ALL_READS: &[Scope] = &[Scope::OperatorsRead, Scope::AppsRead, Scope::LedgerRead, Scope::AuditRead];
+const ALL_READS: &[Scope] = &[
+    Scope::OperatorsRead,
+    Scope::AppsRead,
+    Scope::LedgerRead,
+    Scope::AuditRead,
+];
 
 /// The role matrix: the scopes each staff role holds. A role missing here holds none. For now
 /// the three staff roles read everything; analyst and auditor roles will narrow this.
@@ -66,7 +71,9 @@ const ROLE_SCOPES: &[(ActorRole, &[Scope])] = &[
 ];
 
 pub fn role_has_scope(role: ActorRole, scope: Scope) -> bool {
-    ROLE_SCOPES.iter().any(|(r, scopes)| *r == role && scopes.contains(&scope))
+    ROLE_SCOPES
+        .iter()
+        .any(|(r, scopes)| *r == role && scopes.contains(&scope))
 }
 
 /// Checks staff tokens against the shared secret.
@@ -80,7 +87,10 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = EXPIRY_LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        TokenVerifier { key: DecodingKey::from_secret(secret.expose().as_bytes()), validation }
+        TokenVerifier {
+            key: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+        }
     }
 
     /// The claims of a valid access token taken from an `Authorization` header value.
@@ -89,14 +99,20 @@ impl TokenVerifier {
         if value.len() > MAX_AUTHORIZATION_LEN {
             return Err(ApiError::Unauthorized("Authorization header too long"));
         }
-        let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthorized("not a bearer token"))?;
+        let (scheme, token) = value
+            .split_once(' ')
+            .ok_or(ApiError::Unauthorized("not a bearer token"))?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::Unauthorized("not a bearer token"));
         }
         let claims = jsonwebtoken::decode::<StaffClaims>(token.trim(), &self.key, &self.validation)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::Unauthorized("token expired"),
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => ApiError::Unauthorized("bad signature"),
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::Unauthorized("token expired")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    ApiError::Unauthorized("bad signature")
+                }
                 _ => ApiError::Unauthorized("malformed token"),
             })?
             .claims;
@@ -146,13 +162,23 @@ impl<R: Requirement> FromRequest for Authorized<R> {
 }
 
 fn authorize<R: Requirement>(req: &HttpRequest) -> Result<Authorized<R>, ApiError> {
-    let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered by build()");
-    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered by build()");
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let claims = state.verifier.verify(header)?;
     if !role_has_scope(claims.role, R::SCOPE) {
-        return Err(ApiError::Forbidden { missing_scope: R::SCOPE });
+        return Err(ApiError::Forbidden {
+            missing_scope: R::SCOPE,
+        });
     }
-    Ok(Authorized { claims, _requirement: PhantomData })
+    Ok(Authorized {
+        claims,
+        _requirement: PhantomData,
+    })
 }
 
 #[cfg(test)]
@@ -162,10 +188,20 @@ mod tests {
     #[test]
     fn only_staff_roles_hold_read_scopes() {
         for role in [ActorRole::SuperAdmin, ActorRole::Admin, ActorRole::Finance] {
-            assert!(ALL_READS.iter().all(|s| role_has_scope(role, *s)), "{role:?}");
+            assert!(
+                ALL_READS.iter().all(|s| role_has_scope(role, *s)),
+                "{role:?}"
+            );
         }
-        for role in [ActorRole::Operator, ActorRole::HeadsetServer, ActorRole::System] {
-            assert!(ALL_READS.iter().all(|s| !role_has_scope(role, *s)), "{role:?}");
+        for role in [
+            ActorRole::Operator,
+            ActorRole::HeadsetServer,
+            ActorRole::System,
+        ] {
+            assert!(
+                ALL_READS.iter().all(|s| !role_has_scope(role, *s)),
+                "{role:?}"
+            );
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use uuid::Uuid;
@@ -40,7 +41,10 @@ tokio::task_local! {
 pub fn current() -> RequestContext {
     CONTEXT
         .try_with(Clone::clone)
-        .unwrap_or_else(|_| RequestContext { request_id: new_request_id(), lang: Lang::Zh })
+        .unwrap_or_else(|_| RequestContext {
+            request_id: new_request_id(),
+            lang: Lang::Zh,
+        })
 }
 
 fn new_request_id() -> String {
@@ -52,7 +56,9 @@ fn accept_request_id(value: Option<&HeaderValue>) -> Option<String> {
     let text = value?.to_str().ok()?;
     let ok = !text.is_empty()
         && text.len() <= MAX_REQUEST_ID_LEN
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     ok.then(|| text.to_owned())
 }
 
@@ -65,7 +71,9 @@ pub fn negotiate(accept_language: Option<&str>) -> Lang {
     for item in header.split(',') {
         let mut parts = item.split(';');
         let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let quality = parts.find_map(|p| p.trim().strip_prefix("q=").map(quality_thousandths)).unwrap_or(Some(1000));
+        let quality = parts
+            .find_map(|p| p.trim().strip_prefix("q=").map(quality_thousandths))
+            .unwrap_or(Some(1000));
         let Some(q) = quality else { continue };
         let primary = tag.split('-').next().unwrap_or("");
         match primary {
@@ -76,7 +84,11 @@ pub fn negotiate(accept_language: Option<&str>) -> Lang {
         }
     }
     // A language not named explicitly gets the wildcard's weight; a tie goes to zh-CN.
-    if en.unwrap_or(any) > zh.unwrap_or(any) { Lang::En } else { Lang::Zh }
+    if en.unwrap_or(any) > zh.unwrap_or(any) {
+        Lang::En
+    } else {
+        Lang::Zh
+    }
 }
 
 /// A quality value (`0`, `0.5`, `1.000`) in thousandths; `None` when malformed.
@@ -97,39 +109,68 @@ fn quality_thousandths(text: &str) -> Option<u16> {
 }
 
 /// The outermost middleware (see the module documentation).
-pub async fn middleware(req: ServiceRequest, next: Next<BoxBody>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
-    let request_id = accept_request_id(req.headers().get(REQUEST_ID_HEADER)).unwrap_or_else(new_request_id);
-    let lang = negotiate(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
-    let context = RequestContext { request_id: request_id.clone(), lang };
-    let http_request = req.request().clone();
+    let request_id =
+        accept_request_id(req.headers().get(REQUEST_ID_HEADER)).unwrap_or_else(new_request_id);
+    let lang = negotiate(
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let context = RequestContext {
+        request_id: request_id.clone(),
+        lang,
+    };
     let method = req.method().to_string();
     let path = req.path().to_owned();
 
-    let mut response = CONTEXT
+    let outcome = CONTEXT
         .scope(context, async move {
-            match next.call(req).await {
-                Ok(response) => response,
-                // Rendered here, inside the scope, so the error body carries the request id.
-                Err(error) => ServiceResponse::from_err(error, http_request),
-            }
+            // An error that reaches here is rendered now, inside the scope, so its body carries
+            // the request id and language (actix would render it later, outside).
+            next.call(req).await.map_err(|error| {
+                let response = error.error_response();
+                (error, response)
+            })
         })
         .await;
 
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    let request_id_value = HeaderValue::from_str(&request_id).ok();
+    let log = |status: u16| {
+        tracing::info!(
+            target: "access",
+            request_id = %request_id,
+            method = %method,
+            path = %path,
+            status,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "request"
+        );
+    };
+    match outcome {
+        Ok(mut response) => {
+            if let Some(value) = request_id_value {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            }
+            log(response.status().as_u16());
+            Ok(response)
+        }
+        Err((error, mut response)) => {
+            if let Some(value) = request_id_value {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            }
+            log(response.status().as_u16());
+            Err(InternalError::from_response(error.to_string(), response).into())
+        }
     }
-    let status = response.status().as_u16();
-    tracing::info!(
-        target: "access",
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    Ok(response)
 }
 
 #[cfg(test)]
@@ -154,9 +195,18 @@ mod tests {
     #[test]
     fn odd_request_ids_are_replaced() {
         let ok = HeaderValue::from_static("req-123_abc.9:x");
-        assert_eq!(accept_request_id(Some(&ok)).as_deref(), Some("req-123_abc.9:x"));
-        assert_eq!(accept_request_id(Some(&HeaderValue::from_static("has space"))), None);
-        assert_eq!(accept_request_id(Some(&HeaderValue::from_str(&"a".repeat(129)).unwrap())), None);
+        assert_eq!(
+            accept_request_id(Some(&ok)).as_deref(),
+            Some("req-123_abc.9:x")
+        );
+        assert_eq!(
+            accept_request_id(Some(&HeaderValue::from_static("has space"))),
+            None
+        );
+        assert_eq!(
+            accept_request_id(Some(&HeaderValue::from_str(&"a".repeat(129)).unwrap())),
+            None
+        );
         assert_eq!(accept_request_id(None), None);
     }
 }

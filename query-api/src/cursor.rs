@@ -88,7 +88,10 @@ pub fn micros(t: DateTime<Utc>) -> i64 {
 
 /// The time a decoded key carries (keys are checked when decoded, so it is in range).
 pub fn time(micros: i64) -> DateTime<Utc> {
-    assert!(valid_micros(micros), "cursor times are checked when decoded");
+    assert!(
+        valid_micros(micros),
+        "cursor times are checked when decoded"
+    );
     DateTime::from_timestamp_micros(micros).expect("in range")
 }
 
@@ -98,13 +101,19 @@ mod tests {
 
     #[test]
     fn a_cursor_round_trips_and_junk_is_refused() {
-        let key = TimePositionKey { t: 1_763_728_200_123_456, p: 42 };
+        let key = TimePositionKey {
+            t: 1_763_728_200_123_456,
+            p: 42,
+        };
         let text = encode(&key);
         assert_eq!(decode::<TimePositionKey>(&text), Some(key));
         assert_eq!(decode::<TimePositionKey>("not a cursor"), None);
         assert_eq!(decode::<TimePositionKey>(""), None);
         // A cursor of another list does not decode as this one.
-        let other = encode(&NameIdKey { n: "x".into(), id: Uuid::nil() });
+        let other = encode(&NameIdKey {
+            n: "x".into(),
+            id: Uuid::nil(),
+        });
         assert_eq!(decode::<TimePositionKey>(&other), None);
         // A forged time out of range is refused too.
         let forged = encode(&TimePositionKey { t: i64::MAX, p: 1 });

@@ -23,5 +23,8 @@ pub struct ErrorBody {
 
 /// 200 with `data`.
 pub fn ok<T: Serialize>(data: T) -> HttpResponse {
-    HttpResponse::Ok().json(Success { success: true, data })
+    HttpResponse::Ok().json(Success {
+        success: true,
+        data,
+    })
 }

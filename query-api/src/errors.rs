@@ -29,23 +29,42 @@ impl ErrorCode {
     /// The table.
     const fn row(self) -> Row {
         match self {
-            ErrorCode::InvalidParams => {
-                (StatusCode::BAD_REQUEST, "INVALID_PARAMS", "请求参数无效", "Invalid request parameters")
-            }
-            ErrorCode::Unauthorized => {
-                (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "未登录或访问令牌无效", "Missing or invalid access token")
-            }
-            ErrorCode::Forbidden => (StatusCode::FORBIDDEN, "FORBIDDEN", "无权访问该资源", "Not allowed for this role"),
-            ErrorCode::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND", "资源不存在", "Resource not found"),
+            ErrorCode::InvalidParams => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMS",
+                "请求参数无效",
+                "Invalid request parameters",
+            ),
+            ErrorCode::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "未登录或访问令牌无效",
+                "Missing or invalid access token",
+            ),
+            ErrorCode::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "无权访问该资源",
+                "Not allowed for this role",
+            ),
+            ErrorCode::NotFound => (
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "资源不存在",
+                "Resource not found",
+            ),
             ErrorCode::ServiceUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "SERVICE_UNAVAILABLE",
                 "服务暂时不可用，请稍后重试",
                 "Service temporarily unavailable, please retry later",
             ),
-            ErrorCode::InternalError => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "服务器内部错误", "Internal server error")
-            }
+            ErrorCode::InternalError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "服务器内部错误",
+                "Internal server error",
+            ),
         }
     }
 
@@ -84,7 +103,9 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(fields: &[&str]) -> ApiError {
-        ApiError::InvalidParams { fields: fields.iter().map(|f| (*f).to_owned()).collect() }
+        ApiError::InvalidParams {
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -101,7 +122,9 @@ impl ApiError {
     fn details(&self) -> Value {
         match self {
             ApiError::InvalidParams { fields } => json!({ "fields": fields }),
-            ApiError::Forbidden { missing_scope } => json!({ "missing_scope": missing_scope.as_str() }),
+            ApiError::Forbidden { missing_scope } => {
+                json!({ "missing_scope": missing_scope.as_str() })
+            }
             ApiError::NotFound(resource) => json!({ "resource": resource }),
             ApiError::Unauthorized(_) | ApiError::Store(_) => json!({}),
         }
@@ -149,10 +172,25 @@ mod tests {
 
     #[test]
     fn codes_map_to_their_statuses() {
-        assert_eq!(ApiError::invalid(&["limit"]).status_code(), StatusCode::BAD_REQUEST);
-        assert_eq!(ApiError::Unauthorized("x").status_code(), StatusCode::UNAUTHORIZED);
-        assert_eq!(ApiError::Forbidden { missing_scope: Scope::AuditRead }.status_code(), StatusCode::FORBIDDEN);
-        assert_eq!(ApiError::NotFound("operator").status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            ApiError::invalid(&["limit"]).status_code(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ApiError::Unauthorized("x").status_code(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ApiError::Forbidden {
+                missing_scope: Scope::AuditRead
+            }
+            .status_code(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            ApiError::NotFound("operator").status_code(),
+            StatusCode::NOT_FOUND
+        );
         let corrupt = ApiError::Store(StoreError::Corrupt("x".into()));
         assert_eq!(corrupt.code().as_str(), "INTERNAL_ERROR");
     }

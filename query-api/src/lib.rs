@@ -94,7 +94,11 @@ pub async fn run(
     let mut server = std::pin::pin!(server);
     tokio::select! {
         result = &mut server => return Ok(result?),
-        () = shutdown => handle.stop(true).await,
+        () = shutdown => {}
     }
-    Ok(server.await?)
+    // The server future itself carries out the stop command: keep polling it until done.
+    let stopped = handle.stop(true);
+    server.await?;
+    stopped.await;
+    Ok(())
 }

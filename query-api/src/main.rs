@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use query_api::{Settings, telemetry};
 
 #[derive(Parser)]
-#[command(name = "query-api", version, about = "MR Ledger query API: read models and events over HTTP (read only)")]
+#[command(
+    name = "query-api",
+    version,
+    about = "MR Ledger query API: read models and events over HTTP (read only)"
+)]
 struct Cli {
     /// TOML settings file (keys = `Settings` field names); `MR_*` variables override it.
     #[arg(long, global = true, value_name = "TOML")]

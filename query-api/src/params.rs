@@ -43,7 +43,10 @@ impl Query {
                 Vec::new()
             }
         };
-        let mut query = Query { pairs: Vec::new(), bad };
+        let mut query = Query {
+            pairs: Vec::new(),
+            bad,
+        };
         for (name, value) in pairs {
             if !allowed.contains(&name.as_str()) || query.pairs.iter().any(|(n, _)| *n == name) {
                 query.mark(&name);
@@ -62,7 +65,11 @@ impl Query {
 
     /// The raw value; an empty value counts as absent.
     fn raw(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     /// Parses `name` with `parse`, recording a failure.
@@ -84,14 +91,24 @@ impl Query {
     /// arrives as a space and is taken back.
     pub fn time(&mut self, name: &str) -> Option<DateTime<Utc>> {
         self.get(name, |raw| {
-            let parse = |text: &str| DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc));
-            parse(raw).or_else(|| raw.rsplit_once(' ').and_then(|(time, offset)| parse(&format!("{time}+{offset}"))))
+            let parse = |text: &str| {
+                DateTime::parse_from_rfc3339(text)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            };
+            parse(raw).or_else(|| {
+                raw.rsplit_once(' ')
+                    .and_then(|(time, offset)| parse(&format!("{time}+{offset}")))
+            })
         })
     }
 
     /// An integer within `range`, or `default` when absent.
     pub fn int(&mut self, name: &str, range: RangeInclusive<i64>, default: i64) -> i64 {
-        self.get(name, |raw| raw.parse::<i64>().ok().filter(|v| range.contains(v))).unwrap_or(default)
+        self.get(name, |raw| {
+            raw.parse::<i64>().ok().filter(|v| range.contains(v))
+        })
+        .unwrap_or(default)
     }
 
     /// A page size: 1..=`max`, `default` when absent.
@@ -102,14 +119,18 @@ impl Query {
     /// Free text of at most `max_chars` characters, without control characters.
     pub fn text(&mut self, name: &str, max_chars: usize) -> Option<String> {
         self.get(name, |raw| {
-            (raw.chars().count() <= max_chars && !raw.chars().any(char::is_control)).then(|| raw.to_owned())
+            (raw.chars().count() <= max_chars && !raw.chars().any(char::is_control))
+                .then(|| raw.to_owned())
         })
     }
 
     /// A lowercase word (`a-z`, `0-9`, `_`) of at most `max_len` characters.
     pub fn word(&mut self, name: &str, max_len: usize) -> Option<String> {
         self.get(name, |raw| {
-            let ok = raw.len() <= max_len && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            let ok = raw.len() <= max_len
+                && raw
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             ok.then(|| raw.to_owned())
         })
     }
@@ -136,7 +157,11 @@ impl Query {
 
     /// `Ok(value)` when every parameter was valid; otherwise `INVALID_PARAMS` naming them.
     pub fn finish<T>(self, value: T) -> Result<T, ApiError> {
-        if self.bad.is_empty() { Ok(value) } else { Err(ApiError::InvalidParams { fields: self.bad }) }
+        if self.bad.is_empty() {
+            Ok(value)
+        } else {
+            Err(ApiError::InvalidParams { fields: self.bad })
+        }
     }
 }
 
@@ -153,7 +178,10 @@ mod tests {
 
     #[test]
     fn every_bad_parameter_is_named() {
-        let mut q = Query::parse("limit=0&from=yesterday&site_id=x&extra=1&limit=5", &["limit", "from", "site_id"]);
+        let mut q = Query::parse(
+            "limit=0&from=yesterday&site_id=x&extra=1&limit=5",
+            &["limit", "from", "site_id"],
+        );
         q.limit(20, 100);
         q.time("from");
         q.parsed::<uuid::Uuid>("site_id");
@@ -172,12 +200,21 @@ mod tests {
 
     #[test]
     fn times_need_an_offset_and_come_back_in_utc() {
-        let mut q = Query::parse("from=2026-11-21T20:30:00%2B08:00&to=2026-11-21T12:30:00", &["from", "to"]);
-        assert_eq!(q.time("from").unwrap().to_rfc3339(), "2026-11-21T12:30:00+00:00");
+        let mut q = Query::parse(
+            "from=2026-11-21T20:30:00%2B08:00&to=2026-11-21T12:30:00",
+            &["from", "to"],
+        );
+        assert_eq!(
+            q.time("from").unwrap().to_rfc3339(),
+            "2026-11-21T12:30:00+00:00"
+        );
         assert_eq!(q.time("to"), None);
         assert_eq!(fields(q.finish(())), ["to"]);
         let mut q = Query::parse("from=2026-11-21T20:30:00+08:00", &["from"]);
-        assert_eq!(q.time("from").unwrap().to_rfc3339(), "2026-11-21T12:30:00+00:00");
+        assert_eq!(
+            q.time("from").unwrap().to_rfc3339(),
+            "2026-11-21T12:30:00+00:00"
+        );
     }
 
     #[test]

@@ -168,7 +168,12 @@ impl Settings {
 
     /// Refuses settings the service could not run safely with.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let invalid = |field, reason: &str| Err(SettingsError::Invalid { field, reason: reason.to_owned() });
+        let invalid = |field, reason: &str| {
+            Err(SettingsError::Invalid {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
         if self.jwt_secret.expose().len() < MIN_JWT_SECRET_BYTES {
             return invalid("jwt_secret", "must be at least 32 bytes");
         }
@@ -230,13 +235,22 @@ mod tests {
 
     #[test]
     fn debug_output_never_contains_the_secret() {
-        let settings = Settings::new("postgres://x@localhost/db", Secret::new("s3cr3t-value-that-is-long-enough!"));
+        let settings = Settings::new(
+            "postgres://x@localhost/db",
+            Secret::new("s3cr3t-value-that-is-long-enough!"),
+        );
         assert!(!format!("{settings:?}").contains("s3cr3t"));
     }
 
     #[test]
     fn a_short_jwt_secret_is_refused() {
         let settings = Settings::new("postgres://x@localhost/db", Secret::new("short"));
-        assert!(matches!(settings.validate(), Err(SettingsError::Invalid { field: "jwt_secret", .. })));
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::Invalid {
+                field: "jwt_secret",
+                ..
+            })
+        ));
     }
 }

@@ -30,7 +30,11 @@ pub struct SignedMoney {
 
 impl Serialize for SignedMoney {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let sign = if self.negative && !self.magnitude.is_zero() { "-" } else { "" };
+        let sign = if self.negative && !self.magnitude.is_zero() {
+            "-"
+        } else {
+            ""
+        };
         serializer.collect_str(&format_args!("{sign}{}", self.magnitude))
     }
 }
@@ -216,10 +220,19 @@ mod tests {
     #[test]
     fn signed_money_prints_two_decimals_and_its_sign() {
         let m = Money::parse("50").unwrap();
-        let out = |negative| serde_json::to_string(&SignedMoney { negative, magnitude: m }).unwrap();
+        let out = |negative| {
+            serde_json::to_string(&SignedMoney {
+                negative,
+                magnitude: m,
+            })
+            .unwrap()
+        };
         assert_eq!(out(true), "\"-50.00\"");
         assert_eq!(out(false), "\"50.00\"");
-        let zero = SignedMoney { negative: true, magnitude: Money::ZERO };
+        let zero = SignedMoney {
+            negative: true,
+            magnitude: Money::ZERO,
+        };
         assert_eq!(serde_json::to_string(&zero).unwrap(), "\"0.00\"");
     }
 }

@@ -40,6 +40,10 @@ pub async fn detail(
 ) -> Result<HttpResponse, ApiError> {
     let app_id: AppId = params::path("app_id", &path)?;
     let app_id = Query::parse(req.query_string(), &[]).finish(app_id)?;
-    let app = state.store.app(app_id).await?.ok_or(ApiError::NotFound("app"))?;
+    let app = state
+        .store
+        .app(app_id)
+        .await?
+        .ok_or(ApiError::NotFound("app"))?;
     Ok(envelope::ok(app))
 }

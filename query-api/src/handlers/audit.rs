@@ -24,7 +24,9 @@ fn valid_aggregate_type(text: &str) -> bool {
 }
 
 fn valid_aggregate_id(text: &str) -> bool {
-    !text.is_empty() && text.chars().count() <= AGGREGATE_ID_MAX && !text.chars().any(char::is_control)
+    !text.is_empty()
+        && text.chars().count() <= AGGREGATE_ID_MAX
+        && !text.chars().any(char::is_control)
 }
 
 struct StreamRequest {
@@ -34,7 +36,11 @@ struct StreamRequest {
     limit: i64,
 }
 
-fn stream_request(aggregate_type: String, aggregate_id: String, query_string: &str) -> Result<StreamRequest, ApiError> {
+fn stream_request(
+    aggregate_type: String,
+    aggregate_id: String,
+    query_string: &str,
+) -> Result<StreamRequest, ApiError> {
     let mut bad = Vec::new();
     if !valid_aggregate_type(&aggregate_type) {
         bad.push("aggregate_type");
@@ -58,7 +64,10 @@ fn stream_request(aggregate_type: String, aggregate_id: String, query_string: &s
 /// `(after_position, limit)` of the global feed.
 fn feed_request(query_string: &str) -> Result<(i64, i64), ApiError> {
     let mut q = Query::parse(query_string, &["after_position", "limit"]);
-    let request = (q.int("after_position", 0..=i64::MAX, 0), q.limit(AUDIT_LIMIT_DEFAULT, AUDIT_LIMIT_MAX));
+    let request = (
+        q.int("after_position", 0..=i64::MAX, 0),
+        q.limit(AUDIT_LIMIT_DEFAULT, AUDIT_LIMIT_MAX),
+    );
     q.finish(request)
 }
 
@@ -85,7 +94,11 @@ pub async fn feed(
 ) -> Result<HttpResponse, ApiError> {
     let (after_position, limit) = feed_request(req.query_string())?;
     // An `after_position` that is no event's position cannot be placed in the commit order.
-    let page = state.store.events_after(after_position, limit).await?.ok_or(ApiError::invalid(&["after_position"]))?;
+    let page = state
+        .store
+        .events_after(after_position, limit)
+        .await?
+        .ok_or(ApiError::invalid(&["after_position"]))?;
     Ok(envelope::ok(page))
 }
 

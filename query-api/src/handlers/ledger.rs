@@ -14,7 +14,10 @@ use crate::store::{TransactionFilter, UsageFilter};
 const KIND_MAX_LEN: usize = 32;
 
 fn usage_filter(query_string: &str) -> Result<UsageFilter, ApiError> {
-    let mut q = Query::parse(query_string, &["from", "to", "site_id", "app_id", "limit", "cursor"]);
+    let mut q = Query::parse(
+        query_string,
+        &["from", "to", "site_id", "app_id", "limit", "cursor"],
+    );
     let filter = UsageFilter {
         from: q.time("from"),
         to: q.time("to"),
@@ -48,7 +51,11 @@ pub async fn balance(
 ) -> Result<HttpResponse, ApiError> {
     let operator_id: OperatorId = params::path("operator_id", &path)?;
     let operator_id = Query::parse(req.query_string(), &[]).finish(operator_id)?;
-    let balance = state.store.balance(operator_id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let balance = state
+        .store
+        .balance(operator_id)
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(balance))
 }
 
@@ -60,7 +67,11 @@ pub async fn usage_records(
 ) -> Result<HttpResponse, ApiError> {
     let operator_id: OperatorId = params::path("operator_id", &path)?;
     let filter = usage_filter(req.query_string())?;
-    let page = state.store.usage_records(operator_id, &filter).await?.ok_or(ApiError::NotFound("operator"))?;
+    let page = state
+        .store
+        .usage_records(operator_id, &filter)
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(page))
 }
 
@@ -72,6 +83,10 @@ pub async fn transactions(
 ) -> Result<HttpResponse, ApiError> {
     let operator_id: OperatorId = params::path("operator_id", &path)?;
     let filter = transaction_filter(req.query_string())?;
-    let page = state.store.transactions(operator_id, &filter).await?.ok_or(ApiError::NotFound("operator"))?;
+    let page = state
+        .store
+        .transactions(operator_id, &filter)
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(page))
 }

@@ -21,19 +21,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1/admin")
                 .route("/operators", web::get().to(operators::list))
                 .route("/operators/{operator_id}", web::get().to(operators::detail))
-                .route("/operators/{operator_id}/balance", web::get().to(ledger::balance))
-                .route("/operators/{operator_id}/usage-records", web::get().to(ledger::usage_records))
-                .route("/operators/{operator_id}/transactions", web::get().to(ledger::transactions))
-                .route("/operators/{operator_id}/sites", web::get().to(operators::sites))
-                .route("/operators/{operator_id}/grants", web::get().to(operators::grants))
-                .route("/operators/{operator_id}/credentials", web::get().to(operators::credentials))
-                .route("/operators/{operator_id}/headset-servers", web::get().to(operators::headset_servers))
+                .route(
+                    "/operators/{operator_id}/balance",
+                    web::get().to(ledger::balance),
+                )
+                .route(
+                    "/operators/{operator_id}/usage-records",
+                    web::get().to(ledger::usage_records),
+                )
+                .route(
+                    "/operators/{operator_id}/transactions",
+                    web::get().to(ledger::transactions),
+                )
+                .route(
+                    "/operators/{operator_id}/sites",
+                    web::get().to(operators::sites),
+                )
+                .route(
+                    "/operators/{operator_id}/grants",
+                    web::get().to(operators::grants),
+                )
+                .route(
+                    "/operators/{operator_id}/credentials",
+                    web::get().to(operators::credentials),
+                )
+                .route(
+                    "/operators/{operator_id}/headset-servers",
+                    web::get().to(operators::headset_servers),
+                )
                 .route("/apps", web::get().to(apps::list))
                 .route("/apps/{app_id}", web::get().to(apps::detail)),
         )
         .service(
             web::scope("/api/v1/audit")
-                .route("/streams/{aggregate_type}/{aggregate_id}/events", web::get().to(audit::stream))
+                .route(
+                    "/streams/{aggregate_type}/{aggregate_id}/events",
+                    web::get().to(audit::stream),
+                )
                 .route("/events", web::get().to(audit::feed)),
         );
 }

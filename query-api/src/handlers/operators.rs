@@ -17,7 +17,10 @@ pub const OPERATOR_STATUSES: &[&str] = &["active", "locked", "deactivated"];
 pub const OPERATOR_CATEGORIES: &[&str] = &["vip", "standard", "trial"];
 
 fn operator_filter(query_string: &str) -> Result<OperatorFilter, ApiError> {
-    let mut q = Query::parse(query_string, &["q", "status", "category", "limit", "cursor"]);
+    let mut q = Query::parse(
+        query_string,
+        &["q", "status", "category", "limit", "cursor"],
+    );
     let filter = OperatorFilter {
         q: q.text("q", SEARCH_TEXT_MAX),
         status: q.one_of("status", OPERATOR_STATUSES),
@@ -50,7 +53,11 @@ pub async fn detail(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let operator_id = operator_only(&path, req.query_string())?;
-    let operator = state.store.operator(operator_id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let operator = state
+        .store
+        .operator(operator_id)
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(operator))
 }
 
@@ -61,7 +68,11 @@ pub async fn sites(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let operator_id = operator_only(&path, req.query_string())?;
-    let sites = state.store.sites(operator_id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let sites = state
+        .store
+        .sites(operator_id)
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(sites))
 }
 
@@ -72,7 +83,11 @@ pub async fn grants(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let operator_id = operator_only(&path, req.query_string())?;
-    let grants = state.store.grants(operator_id, Utc::now()).await?.ok_or(ApiError::NotFound("operator"))?;
+    let grants = state
+        .store
+        .grants(operator_id, Utc::now())
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(grants))
 }
 
@@ -83,7 +98,11 @@ pub async fn credentials(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let operator_id = operator_only(&path, req.query_string())?;
-    let credentials = state.store.credentials(operator_id, Utc::now()).await?.ok_or(ApiError::NotFound("operator"))?;
+    let credentials = state
+        .store
+        .credentials(operator_id, Utc::now())
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(credentials))
 }
 
@@ -94,7 +113,11 @@ pub async fn headset_servers(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let operator_id = operator_only(&path, req.query_string())?;
-    let servers = state.store.headset_servers(operator_id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let servers = state
+        .store
+        .headset_servers(operator_id)
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(servers))
 }
 

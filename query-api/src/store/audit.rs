@@ -7,12 +7,28 @@ use tokio_postgres::Row;
 use super::{Store, StoreError};
 use crate::views::{EventView, FeedPage, StreamPage, Time};
 
+/// The visibility horizon, as an `xid8`: every transaction below it has finished. It is
+/// `pg_snapshot_xmin(pg_current_snapshot())` except for in-progress transactions running in
+/// another database of the cluster (xids are cluster-wide, and those can never append to our
+/// events), so one long transaction elsewhere does not hold the feed back. An in-progress xid
+/// whose backend cannot be seen keeps the horizon below it: the check errs on the side of
+/// waiting. The same expression as the projector's tail (projector/src/source.rs), so the
+/// feed and the read models agree on what is settled.
+const HORIZON: &str = "(SELECT coalesce( \
+        (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x \
+         WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
+             WHERE a.backend_xid::text::bigint = (x::text::numeric % 4294967296)::bigint \
+               AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))), \
+        pg_snapshot_xmax(s.snap)) \
+     FROM (SELECT pg_current_snapshot() AS snap) s)";
+
 const EVENT_COLUMNS: &str = "position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
      payload::text AS payload, metadata::text AS metadata, hash, recorded_at";
 
 fn raw_json(row: &Row, column: &str) -> Result<Box<RawValue>, StoreError> {
     let text: String = row.try_get(column)?;
-    RawValue::from_string(text).map_err(|e| StoreError::Corrupt(format!("events.{column} is not JSON: {e}")))
+    RawValue::from_string(text)
+        .map_err(|e| StoreError::Corrupt(format!("events.{column} is not JSON: {e}")))
 }
 
 fn event_view(row: &Row) -> Result<EventView, StoreError> {
@@ -50,7 +66,12 @@ impl Store {
              LIMIT $4"
         );
         let stmt = client.prepare_cached(&sql).await?;
-        let rows = client.query(&stmt, &[&aggregate_type, &aggregate_id, &from_sequence, &(limit + 1)]).await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&aggregate_type, &aggregate_id, &from_sequence, &(limit + 1)],
+            )
+            .await?;
         let mut items = rows.iter().map(event_view).collect::<Result<Vec<_>, _>>()?;
         let more = items.len() as i64 > limit;
         items.truncate(usize::try_from(limit).expect("limits are positive"));
@@ -58,7 +79,11 @@ impl Store {
             let exists = client
                 .prepare_cached("SELECT 1 FROM public.events WHERE aggregate_type = $1 AND aggregate_id = $2 LIMIT 1")
                 .await?;
-            if client.query_opt(&exists, &[&aggregate_type, &aggregate_id]).await?.is_none() {
+            if client
+                .query_opt(&exists, &[&aggregate_type, &aggregate_id])
+                .await?
+                .is_none()
+            {
                 return Ok(None);
             }
         }
@@ -66,7 +91,10 @@ impl Store {
             Some(last) if more => Some(last.sequence + 1),
             _ => None,
         };
-        Ok(Some(StreamPage { items, next_from_sequence }))
+        Ok(Some(StreamPage {
+            items,
+            next_from_sequence,
+        }))
     }
 
     /// Events after the one at `after_position` (0: from the start) in global commit order;
@@ -74,16 +102,22 @@ impl Store {
     ///
     /// The order is `(tx_id, position)`, the projector's: by position within a transaction and
     /// across transactions that did not overlap, which is every pair of events but those of
-    /// concurrent appends. Only events of transactions older than every transaction still open
-    /// are shown (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`), so nothing can later
+    /// concurrent appends. Only events of transactions below the `HORIZON` (older than every
+    /// transaction of this database still open) are shown, so nothing can later
     /// appear before an event already returned: paging with `next_after_position` never skips
     /// an event. Plain `position > n` paging could (an append still in flight may hold a lower
     /// position than one already committed). The feed may lag the newest commits by the
     /// length of the longest open transaction.
-    pub async fn events_after(&self, after_position: i64, limit: i64) -> Result<Option<FeedPage>, StoreError> {
+    pub async fn events_after(
+        &self,
+        after_position: i64,
+        limit: i64,
+    ) -> Result<Option<FeedPage>, StoreError> {
         let client = self.client().await?;
         if after_position > 0 {
-            let stmt = client.prepare_cached("SELECT 1 FROM public.events WHERE position = $1").await?;
+            let stmt = client
+                .prepare_cached("SELECT 1 FROM public.events WHERE position = $1")
+                .await?;
             if client.query_opt(&stmt, &[&after_position]).await?.is_none() {
                 return Ok(None);
             }
@@ -94,7 +128,7 @@ impl Store {
              )
              SELECT {EVENT_COLUMNS} FROM public.events, start
              WHERE (events.tx_id, events.position) > (start.tx_id, $1)
-               AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+               AND events.tx_id < {HORIZON}
              ORDER BY events.tx_id, events.position
              LIMIT $2"
         );
@@ -103,6 +137,10 @@ impl Store {
         let items = rows.iter().map(event_view).collect::<Result<Vec<_>, _>>()?;
         let next_after_position = items.last().map_or(after_position, |last| last.position);
         let caught_up = (items.len() as i64) < limit;
-        Ok(Some(FeedPage { items, next_after_position, caught_up }))
+        Ok(Some(FeedPage {
+            items,
+            next_after_position,
+            caught_up,
+        }))
     }
 }

@@ -37,7 +37,12 @@ impl Store {
         let client = self.client().await?;
         let sql = format!("SELECT {APP_COLUMNS} FROM read.apps WHERE id = $1");
         let stmt = client.prepare_cached(&sql).await?;
-        client.query_opt(&stmt, &[&app_id.as_uuid()]).await?.as_ref().map(app_view).transpose()
+        client
+            .query_opt(&stmt, &[&app_id.as_uuid()])
+            .await?
+            .as_ref()
+            .map(app_view)
+            .transpose()
     }
 
     pub async fn apps(&self, filter: &AppFilter) -> Result<Page<AppView>, StoreError> {
@@ -52,11 +57,19 @@ impl Store {
         let stmt = client.prepare_cached(&sql).await?;
         let after_name = filter.after.as_ref().map(|k| k.n.as_str());
         let after_id = filter.after.as_ref().map(|k| k.id);
-        let rows = client.query(&stmt, &[&filter.status, &after_name, &after_id, &(filter.limit + 1)]).await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&filter.status, &after_name, &after_id, &(filter.limit + 1)],
+            )
+            .await?;
         let items = rows.iter().map(app_view).collect::<Result<Vec<_>, _>>()?;
         let (items, more) = split_page(items, filter.limit);
         let next_cursor = match items.last() {
-            Some(last) if more => Some(cursor::encode(&NameIdKey { n: last.name.clone(), id: last.id.as_uuid() })),
+            Some(last) if more => Some(cursor::encode(&NameIdKey {
+                n: last.name.clone(),
+                id: last.id.as_uuid(),
+            })),
             _ => None,
         };
         Ok(Page { items, next_cursor })

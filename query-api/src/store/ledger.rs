@@ -44,7 +44,10 @@ struct Keyed<T> {
 
 fn key_of(row: &Row, time_column: &str) -> Result<TimePositionKey, StoreError> {
     let t: DateTime<Utc> = row.try_get(time_column)?;
-    Ok(TimePositionKey { t: cursor::micros(t), p: row.try_get("position")? })
+    Ok(TimePositionKey {
+        t: cursor::micros(t),
+        p: row.try_get("position")?,
+    })
 }
 
 fn finish_page<T>(rows: Vec<Keyed<T>>, limit: i64) -> Page<T> {
@@ -53,7 +56,10 @@ fn finish_page<T>(rows: Vec<Keyed<T>>, limit: i64) -> Page<T> {
         Some(last) if more => Some(cursor::encode(&last.key)),
         _ => None,
     };
-    Page { items: rows.into_iter().map(|r| r.item).collect(), next_cursor }
+    Page {
+        items: rows.into_iter().map(|r| r.item).collect(),
+        next_cursor,
+    }
 }
 
 fn usage_view(row: &Row) -> Result<Keyed<UsageRecordView>, StoreError> {
@@ -69,32 +75,46 @@ fn usage_view(row: &Row) -> Result<Keyed<UsageRecordView>, StoreError> {
         unit_price: money(row, "unit_price")?,
         total_cost: money(row, "total_cost")?,
         balance_after: money(row, "balance_after")?,
-        ended_at: row.try_get::<_, Option<DateTime<Utc>>>("ended_at")?.map(Time),
+        ended_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("ended_at")?
+            .map(Time),
         duration_seconds: row.try_get("duration_seconds")?,
     };
-    Ok(Keyed { item, key: key_of(row, "authorized_at")? })
+    Ok(Keyed {
+        item,
+        key: key_of(row, "authorized_at")?,
+    })
 }
 
 fn transaction_view(row: &Row) -> Result<Keyed<TransactionView>, StoreError> {
     let amount: Decimal = row.try_get("amount")?;
-    let magnitude =
-        Money::from_decimal(amount.abs()).map_err(|e| StoreError::Corrupt(format!("amount = {amount}: {e}")))?;
+    let magnitude = Money::from_decimal(amount.abs())
+        .map_err(|e| StoreError::Corrupt(format!("amount = {amount}: {e}")))?;
     let item = TransactionView {
         position: row.try_get("position")?,
         kind: row.try_get("kind")?,
-        amount: SignedMoney { negative: amount.is_sign_negative(), magnitude },
+        amount: SignedMoney {
+            negative: amount.is_sign_negative(),
+            magnitude,
+        },
         balance_after: money(row, "balance_after")?,
         reference: row.try_get("reference")?,
         description: row.try_get("description")?,
         occurred_at: Time(row.try_get("occurred_at")?),
     };
-    Ok(Keyed { item, key: key_of(row, "occurred_at")? })
+    Ok(Keyed {
+        item,
+        key: key_of(row, "occurred_at")?,
+    })
 }
 
 impl Store {
     /// The operator's balance and the checkpoint it reflects, read in one statement so both
     /// come from the same snapshot.
-    pub async fn balance(&self, operator_id: OperatorId) -> Result<Option<BalanceView>, StoreError> {
+    pub async fn balance(
+        &self,
+        operator_id: OperatorId,
+    ) -> Result<Option<BalanceView>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -106,7 +126,11 @@ impl Store {
         let Some(row) = client.query_opt(&stmt, &[&operator_id.as_uuid()]).await? else {
             return Ok(None);
         };
-        Ok(Some(BalanceView { operator_id, balance: money(&row, "balance")?, as_of_position: row.try_get("position")? }))
+        Ok(Some(BalanceView {
+            operator_id,
+            balance: money(&row, "balance")?,
+            as_of_position: row.try_get("position")?,
+        }))
     }
 
     /// A page of the operator's usage records; `None` when the operator is unknown.
@@ -189,7 +213,10 @@ impl Store {
                 ],
             )
             .await?;
-        let rows = rows.iter().map(transaction_view).collect::<Result<Vec<_>, _>>()?;
+        let rows = rows
+            .iter()
+            .map(transaction_view)
+            .collect::<Result<Vec<_>, _>>()?;
         let page = finish_page(rows, filter.limit);
         existing_operator_page(&client, operator_id, page).await
     }
@@ -208,5 +235,7 @@ async fn existing_operator_page<T>(
     page: Page<T>,
 ) -> Result<Option<Page<T>>, StoreError> {
     let next_cursor = page.next_cursor;
-    Ok(existing_operator_list(client, operator_id, page.items).await?.map(|items| Page { items, next_cursor }))
+    Ok(existing_operator_list(client, operator_id, page.items)
+        .await?
+        .map(|items| Page { items, next_cursor }))
 }

@@ -91,8 +91,10 @@ impl Store {
     /// Builds the pool. Connections open lazily, so this succeeds while the database is down;
     /// reads then answer 503 and `/health/ready` says so.
     pub fn new(settings: &Settings) -> Result<Store, PoolConfigError> {
-        let mut config: tokio_postgres::Config =
-            settings.database_url.parse().map_err(|e: tokio_postgres::Error| PoolConfigError(e.to_string()))?;
+        let mut config: tokio_postgres::Config = settings
+            .database_url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| PoolConfigError(e.to_string()))?;
         let session = format!(
             "-c default_transaction_read_only=on -c statement_timeout={}",
             settings.db_statement_timeout_ms
@@ -104,8 +106,13 @@ impl Store {
         config.options(options);
         config.application_name("query-api");
         config.connect_timeout(settings.db_connect_timeout());
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(manager)
             .max_size(settings.db_pool_size)
             .runtime(Runtime::Tokio1)
@@ -129,8 +136,13 @@ impl Store {
     }
 
     /// Whether the operator is known to the read side.
-    async fn operator_exists(client: &deadpool_postgres::Client, operator_id: uuid::Uuid) -> Result<bool, StoreError> {
-        let stmt = client.prepare_cached("SELECT 1 FROM read.operators WHERE id = $1").await?;
+    async fn operator_exists(
+        client: &deadpool_postgres::Client,
+        operator_id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        let stmt = client
+            .prepare_cached("SELECT 1 FROM read.operators WHERE id = $1")
+            .await?;
         Ok(client.query_opt(&stmt, &[&operator_id]).await?.is_some())
     }
 }
@@ -144,7 +156,9 @@ fn money(row: &Row, column: &str) -> Result<Money, StoreError> {
 fn money_opt(row: &Row, column: &str) -> Result<Option<Money>, StoreError> {
     let value: Option<Decimal> = row.try_get(column)?;
     value
-        .map(|v| Money::from_decimal(v).map_err(|e| StoreError::Corrupt(format!("{column} = {v}: {e}"))))
+        .map(|v| {
+            Money::from_decimal(v).map_err(|e| StoreError::Corrupt(format!("{column} = {v}: {e}")))
+        })
         .transpose()
 }
 

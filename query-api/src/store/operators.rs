@@ -7,7 +7,9 @@ use tokio_postgres::Row;
 
 use super::{SUB_LIST_MAX, Store, StoreError, money, money_opt, split_page};
 use crate::cursor::{self, TimeIdKey};
-use crate::views::{CredentialView, GrantView, HeadsetServerView, OperatorView, Page, SiteView, Time};
+use crate::views::{
+    CredentialView, GrantView, HeadsetServerView, OperatorView, Page, SiteView, Time,
+};
 
 /// Which operators to list, newest registration first.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +36,9 @@ fn operator_view(row: &Row) -> Result<OperatorView, StoreError> {
         email: row.try_get("email")?,
         category: row.try_get("category")?,
         status: row.try_get("status")?,
-        locked_at: row.try_get::<_, Option<DateTime<Utc>>>("locked_at")?.map(Time),
+        locked_at: row
+            .try_get::<_, Option<DateTime<Utc>>>("locked_at")?
+            .map(Time),
         lock_reason: row.try_get("lock_reason")?,
         balance: money(row, "balance")?,
         total_credited: money(row, "total_credited")?,
@@ -60,14 +64,25 @@ fn contains_pattern(text: &str) -> String {
 }
 
 impl Store {
-    pub async fn operator(&self, operator_id: OperatorId) -> Result<Option<OperatorView>, StoreError> {
+    pub async fn operator(
+        &self,
+        operator_id: OperatorId,
+    ) -> Result<Option<OperatorView>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {OPERATOR_COLUMNS} FROM read.operators WHERE id = $1");
         let stmt = client.prepare_cached(&sql).await?;
-        client.query_opt(&stmt, &[&operator_id.as_uuid()]).await?.as_ref().map(operator_view).transpose()
+        client
+            .query_opt(&stmt, &[&operator_id.as_uuid()])
+            .await?
+            .as_ref()
+            .map(operator_view)
+            .transpose()
     }
 
-    pub async fn operators(&self, filter: &OperatorFilter) -> Result<Page<OperatorView>, StoreError> {
+    pub async fn operators(
+        &self,
+        filter: &OperatorFilter,
+    ) -> Result<Page<OperatorView>, StoreError> {
         let client = self.client().await?;
         let sql = format!(
             "SELECT {OPERATOR_COLUMNS} FROM read.operators
@@ -85,22 +100,36 @@ impl Store {
         let rows = client
             .query(
                 &stmt,
-                &[&pattern, &filter.status, &filter.category, &after_time, &after_id, &(filter.limit + 1)],
+                &[
+                    &pattern,
+                    &filter.status,
+                    &filter.category,
+                    &after_time,
+                    &after_id,
+                    &(filter.limit + 1),
+                ],
             )
             .await?;
-        let items = rows.iter().map(operator_view).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .iter()
+            .map(operator_view)
+            .collect::<Result<Vec<_>, _>>()?;
         let (items, more) = split_page(items, filter.limit);
         let next_cursor = match items.last() {
-            Some(last) if more => {
-                Some(cursor::encode(&TimeIdKey { t: cursor::micros(last.registered_at.0), id: last.id.as_uuid() }))
-            }
+            Some(last) if more => Some(cursor::encode(&TimeIdKey {
+                t: cursor::micros(last.registered_at.0),
+                id: last.id.as_uuid(),
+            })),
             _ => None,
         };
         Ok(Page { items, next_cursor })
     }
 
     /// The operator's sites, open and closed; `None` when the operator is unknown.
-    pub async fn sites(&self, operator_id: OperatorId) -> Result<Option<Vec<SiteView>>, StoreError> {
+    pub async fn sites(
+        &self,
+        operator_id: OperatorId,
+    ) -> Result<Option<Vec<SiteView>>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -110,7 +139,9 @@ impl Store {
                  LIMIT $2",
             )
             .await?;
-        let rows = client.query(&stmt, &[&operator_id.as_uuid(), &SUB_LIST_MAX]).await?;
+        let rows = client
+            .query(&stmt, &[&operator_id.as_uuid(), &SUB_LIST_MAX])
+            .await?;
         let items = rows
             .iter()
             .map(|row| {
@@ -121,7 +152,9 @@ impl Store {
                     status: row.try_get("status")?,
                     opened_at: Time(row.try_get("opened_at")?),
                     updated_at: Time(row.try_get("updated_at")?),
-                    closed_at: row.try_get::<_, Option<DateTime<Utc>>>("closed_at")?.map(Time),
+                    closed_at: row
+                        .try_get::<_, Option<DateTime<Utc>>>("closed_at")?
+                        .map(Time),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -130,7 +163,11 @@ impl Store {
 
     /// The operator's app grants with each app's current terms; `expired` is judged at `now`
     /// by the domain's own rule. `None` when the operator is unknown.
-    pub async fn grants(&self, operator_id: OperatorId, now: DateTime<Utc>) -> Result<Option<Vec<GrantView>>, StoreError> {
+    pub async fn grants(
+        &self,
+        operator_id: OperatorId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<GrantView>>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -143,7 +180,9 @@ impl Store {
                  LIMIT $2",
             )
             .await?;
-        let rows = client.query(&stmt, &[&operator_id.as_uuid(), &SUB_LIST_MAX]).await?;
+        let rows = client
+            .query(&stmt, &[&operator_id.as_uuid(), &SUB_LIST_MAX])
+            .await?;
         let items = rows
             .iter()
             .map(|row| {
@@ -158,7 +197,9 @@ impl Store {
                     status: row.try_get("status")?,
                     granted_at: Time(row.try_get("granted_at")?),
                     expires_at: expires_at.map(Time),
-                    revoked_at: row.try_get::<_, Option<DateTime<Utc>>>("revoked_at")?.map(Time),
+                    revoked_at: row
+                        .try_get::<_, Option<DateTime<Utc>>>("revoked_at")?
+                        .map(Time),
                     expired: Grant { expires_at }.is_expired(now),
                 })
             })
@@ -182,7 +223,9 @@ impl Store {
                  LIMIT $2",
             )
             .await?;
-        let rows = client.query(&stmt, &[&operator_id.as_uuid(), &SUB_LIST_MAX]).await?;
+        let rows = client
+            .query(&stmt, &[&operator_id.as_uuid(), &SUB_LIST_MAX])
+            .await?;
         let items = rows
             .iter()
             .map(|row| {
@@ -205,7 +248,10 @@ impl Store {
 
     /// The operator's headset servers, most recently seen first. `None` when the operator is
     /// unknown.
-    pub async fn headset_servers(&self, operator_id: OperatorId) -> Result<Option<Vec<HeadsetServerView>>, StoreError> {
+    pub async fn headset_servers(
+        &self,
+        operator_id: OperatorId,
+    ) -> Result<Option<Vec<HeadsetServerView>>, StoreError> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
@@ -217,7 +263,9 @@ impl Store {
                  LIMIT $2",
             )
             .await?;
-        let rows = client.query(&stmt, &[&operator_id.as_uuid(), &SUB_LIST_MAX]).await?;
+        let rows = client
+            .query(&stmt, &[&operator_id.as_uuid(), &SUB_LIST_MAX])
+            .await?;
         let items = rows
             .iter()
             .map(|row| {
@@ -262,7 +310,13 @@ mod tests {
 
     #[test]
     fn uuid_keys_round_trip() {
-        let key = TimeIdKey { t: 1, id: Uuid::nil() };
-        assert_eq!(cursor::decode::<TimeIdKey>(&cursor::encode(&key)), Some(key));
+        let key = TimeIdKey {
+            t: 1,
+            id: Uuid::nil(),
+        };
+        assert_eq!(
+            cursor::decode::<TimeIdKey>(&cursor::encode(&key)),
+            Some(key)
+        );
     }
 }

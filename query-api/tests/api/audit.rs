@@ -26,14 +26,19 @@ async fn a_stream_pages_by_sequence_with_its_hash_chain_and_exact_payloads() {
     assert_eq!(first["metadata"]["actor_role"], "admin");
     assert!(first["position"].as_i64().unwrap() >= 1);
     assert!(first["recorded_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(first["payload"], serde_json::json!({ "z": 1, "a": "10.00" }));
+    assert_eq!(
+        first["payload"],
+        serde_json::json!({ "z": 1, "a": "10.00" })
+    );
 
     // The payload text is exactly the stored text (order and spacing kept), so the chain can be
     // recomputed from the answer.
     let raw = app
         .http
         .get(format!("{}{path}?limit=1", app.base_url))
-        .bearer_auth(crate::helpers::token(ledger_core::metadata::ActorRole::Finance))
+        .bearer_auth(crate::helpers::token(
+            ledger_core::metadata::ActorRole::Finance,
+        ))
         .send()
         .await
         .unwrap()
@@ -45,32 +50,66 @@ async fn a_stream_pages_by_sequence_with_its_hash_chain_and_exact_payloads() {
     let mut seen: Vec<(i64, String)> = Vec::new();
     let mut from = Some(1);
     while let Some(seq) = from {
-        let reply = app.get(&format!("{path}?limit=2&from_sequence={seq}")).await;
+        let reply = app
+            .get(&format!("{path}?limit=2&from_sequence={seq}"))
+            .await;
         let data = reply.data();
         for item in data["items"].as_array().unwrap() {
-            seen.push((item["sequence"].as_i64().unwrap(), item["hash"].as_str().unwrap().to_owned()));
+            seen.push((
+                item["sequence"].as_i64().unwrap(),
+                item["hash"].as_str().unwrap().to_owned(),
+            ));
         }
         from = data["next_from_sequence"].as_i64();
     }
-    let expected: Vec<(i64, String)> = hashes.iter().enumerate().map(|(i, h)| (i as i64 + 1, chain::to_hex(h))).collect();
+    let expected: Vec<(i64, String)> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (i as i64 + 1, chain::to_hex(h)))
+        .collect();
     assert_eq!(seen, expected);
 
     // Past the end of a known stream: an empty page. An unknown stream: 404.
     let past = app.get(&format!("{path}?from_sequence=99")).await;
     assert_eq!(past.data()["items"], Value::Array(vec![]));
-    app.get("/api/v1/audit/streams/Operator/nobody/events").await.assert_error(404, "NOT_FOUND");
+    app.get("/api/v1/audit/streams/Operator/nobody/events")
+        .await
+        .assert_error(404, "NOT_FOUND");
 }
 
 #[tokio::test]
 async fn audit_parameters_are_checked() {
     let app = TestApp::spawn().await;
     let path = "/api/v1/audit/streams/Operator/x/events";
-    assert_eq!(app.get(&format!("{path}?limit=501")).await.invalid_fields(), ["limit"]);
-    assert_eq!(app.get(&format!("{path}?from_sequence=0")).await.invalid_fields(), ["from_sequence"]);
-    assert_eq!(app.get("/api/v1/audit/streams/Bad%20Type/x/events").await.invalid_fields(), ["aggregate_type"]);
-    assert_eq!(app.get("/api/v1/audit/events?limit=501&after_position=-1").await.invalid_fields(), ["after_position", "limit"]);
+    assert_eq!(
+        app.get(&format!("{path}?limit=501")).await.invalid_fields(),
+        ["limit"]
+    );
+    assert_eq!(
+        app.get(&format!("{path}?from_sequence=0"))
+            .await
+            .invalid_fields(),
+        ["from_sequence"]
+    );
+    assert_eq!(
+        app.get("/api/v1/audit/streams/Bad%20Type/x/events")
+            .await
+            .invalid_fields(),
+        ["aggregate_type"]
+    );
+    assert_eq!(
+        app.get("/api/v1/audit/events?limit=501&after_position=-1")
+            .await
+            .invalid_fields(),
+        ["after_position", "limit"]
+    );
     // A position no event has cannot be placed in the order.
-    assert_eq!(app.get("/api/v1/audit/events?after_position=12345").await.invalid_fields(), ["after_position"]);
+    assert_eq!(
+        app.get("/api/v1/audit/events?after_position=12345")
+            .await
+            .invalid_fields(),
+        ["after_position"]
+    );
 }
 
 #[tokio::test]
@@ -97,7 +136,11 @@ async fn the_global_feed_pages_through_every_event_once_in_order() {
     let mut positions = Vec::new();
     let mut after = 0;
     loop {
-        let reply = app.get(&format!("/api/v1/audit/events?limit=2&after_position={after}")).await;
+        let reply = app
+            .get(&format!(
+                "/api/v1/audit/events?limit=2&after_position={after}"
+            ))
+            .await;
         let data = reply.data();
         for item in data["items"].as_array().unwrap() {
             seen.push(item["hash"].as_str().unwrap().to_owned());
@@ -115,7 +158,9 @@ async fn the_global_feed_pages_through_every_event_once_in_order() {
 
     // Caught up: nothing new, and the resume point stays put.
     let last = *positions.last().unwrap();
-    let reply = app.get(&format!("/api/v1/audit/events?after_position={last}")).await;
+    let reply = app
+        .get(&format!("/api/v1/audit/events?after_position={last}"))
+        .await;
     assert_eq!(reply.data()["items"], Value::Array(vec![]));
     assert_eq!(reply.data()["next_after_position"], last);
 }

@@ -18,33 +18,58 @@ async fn a_request_without_a_token_is_unauthorized() {
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_unauthorized() {
     let app = TestApp::spawn().await;
-    let forged = sign(&claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(1)), "another-secret-0123456789abcdefghij");
-    app.get_with(OPERATOR_PATH, Some(&forged), &[]).await.assert_error(401, "UNAUTHORIZED");
-    app.get_with(OPERATOR_PATH, Some("not.a.jwt"), &[]).await.assert_error(401, "UNAUTHORIZED");
+    let forged = sign(
+        &claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(1)),
+        "another-secret-0123456789abcdefghij",
+    );
+    app.get_with(OPERATOR_PATH, Some(&forged), &[])
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    app.get_with(OPERATOR_PATH, Some("not.a.jwt"), &[])
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
 async fn a_refresh_token_is_not_accepted_as_an_access_token() {
     let app = TestApp::spawn().await;
-    let refresh = sign(&claims(ActorRole::SuperAdmin, staff::REFRESH, Duration::hours(1)), SECRET);
-    app.get_with(OPERATOR_PATH, Some(&refresh), &[]).await.assert_error(401, "UNAUTHORIZED");
+    let refresh = sign(
+        &claims(ActorRole::SuperAdmin, staff::REFRESH, Duration::hours(1)),
+        SECRET,
+    );
+    app.get_with(OPERATOR_PATH, Some(&refresh), &[])
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
 async fn an_expired_token_is_unauthorized() {
     let app = TestApp::spawn().await;
-    let expired = sign(&claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(-1)), SECRET);
-    app.get_with(OPERATOR_PATH, Some(&expired), &[]).await.assert_error(401, "UNAUTHORIZED");
+    let expired = sign(
+        &claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(-1)),
+        SECRET,
+    );
+    app.get_with(OPERATOR_PATH, Some(&expired), &[])
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
 async fn a_role_without_the_scope_is_forbidden_and_told_which_scope() {
     let app = TestApp::spawn().await;
-    let reply = app.get_with(OPERATOR_PATH, Some(&token(ActorRole::Operator)), &[]).await;
+    let reply = app
+        .get_with(OPERATOR_PATH, Some(&token(ActorRole::Operator)), &[])
+        .await;
     reply.assert_error(403, "FORBIDDEN");
     assert_eq!(reply.body["details"]["missing_scope"], "operators:read");
 
-    let reply = app.get_with("/api/v1/audit/events", Some(&token(ActorRole::HeadsetServer)), &[]).await;
+    let reply = app
+        .get_with(
+            "/api/v1/audit/events",
+            Some(&token(ActorRole::HeadsetServer)),
+            &[],
+        )
+        .await;
     reply.assert_error(403, "FORBIDDEN");
     assert_eq!(reply.body["details"]["missing_scope"], "audit:read");
 }
@@ -89,7 +114,14 @@ async fn every_api_endpoint_requires_a_token() {
 async fn the_callers_request_id_is_echoed_and_messages_follow_accept_language() {
     let app = TestApp::spawn().await;
     let reply = app
-        .get_with(OPERATOR_PATH, None, &[("X-Request-ID", "trace-abc-123"), ("Accept-Language", "en-US,en;q=0.9")])
+        .get_with(
+            OPERATOR_PATH,
+            None,
+            &[
+                ("X-Request-ID", "trace-abc-123"),
+                ("Accept-Language", "en-US,en;q=0.9"),
+            ],
+        )
         .await;
     reply.assert_error(401, "UNAUTHORIZED");
     assert_eq!(reply.body["request_id"], "trace-abc-123");
@@ -106,5 +138,7 @@ async fn the_callers_request_id_is_echoed_and_messages_follow_accept_language() 
 #[tokio::test]
 async fn an_unknown_route_is_not_found() {
     let app = TestApp::spawn().await;
-    app.get("/api/v1/admin/nothing-here").await.assert_error(404, "NOT_FOUND");
+    app.get("/api/v1/admin/nothing-here")
+        .await
+        .assert_error(404, "NOT_FOUND");
 }

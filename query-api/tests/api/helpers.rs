@@ -39,7 +39,11 @@ pub struct Reply {
 impl Reply {
     /// `data` of a success body (asserting it is one).
     pub fn data(&self) -> &Value {
-        assert_eq!(self.body["success"], Value::Bool(true), "not a success: {self:?}");
+        assert_eq!(
+            self.body["success"],
+            Value::Bool(true),
+            "not a success: {self:?}"
+        );
         &self.body["data"]
     }
 
@@ -48,9 +52,17 @@ impl Reply {
         assert_eq!(self.status, status, "{self:?}");
         assert_eq!(self.body["success"], Value::Bool(false), "{self:?}");
         assert_eq!(self.body["error_code"], code, "{self:?}");
-        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{self:?}");
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{self:?}"
+        );
         assert!(self.body["details"].is_object(), "{self:?}");
-        assert!(self.body["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{self:?}");
+        assert!(
+            self.body["request_id"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
+            "{self:?}"
+        );
     }
 
     /// `details.fields` of an INVALID_PARAMS answer, sorted.
@@ -84,16 +96,28 @@ impl TestApp {
         let handle = server.handle();
         tokio::spawn(server);
         let sql = db.client().await;
-        TestApp { base_url: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), _db: db, sql, handle }
+        TestApp {
+            base_url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            _db: db,
+            sql,
+            handle,
+        }
     }
 
     /// GET with a super admin's access token.
     pub async fn get(&self, path: &str) -> Reply {
-        self.get_with(path, Some(&token(ActorRole::SuperAdmin)), &[]).await
+        self.get_with(path, Some(&token(ActorRole::SuperAdmin)), &[])
+            .await
     }
 
     /// GET with the given token (or none) and extra headers.
-    pub async fn get_with(&self, path: &str, token: Option<&str>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn get_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.http.get(format!("{}{path}", self.base_url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -103,18 +127,25 @@ impl TestApp {
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
-        let request_id_header =
-            response.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+        let request_id_header = response
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-        Reply { status, request_id_header, body }
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        Reply {
+            status,
+            request_id_header,
+            body,
+        }
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Sends the stop command at once; the returned future only waits for completion.
-        let _ = self.handle.stop(false);
+        drop(self.handle.stop(false));
     }
 }
 
@@ -130,7 +161,12 @@ pub fn claims(role: ActorRole, kind: &str, expires_in: Duration) -> StaffClaims 
 }
 
 pub fn sign(claims: &StaffClaims, secret: &str) -> String {
-    jsonwebtoken::encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 /// A valid access token for `role`.
@@ -143,14 +179,30 @@ pub fn dec(text: &str) -> Decimal {
 }
 
 pub fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// An operator row; `balance` also sets the totals to something plausible.
-pub async fn insert_operator(sql: &tokio_postgres::Client, username: &str, status: &str, balance: &str) -> Uuid {
+pub async fn insert_operator(
+    sql: &tokio_postgres::Client,
+    username: &str,
+    status: &str,
+    balance: &str,
+) -> Uuid {
     let id = Uuid::now_v7();
-    insert_operator_full(sql, id, username, &format!("{username} Arcade"), status, "standard", balance, at("2026-01-01T00:00:00Z"))
-        .await;
+    insert_operator_full(
+        sql,
+        id,
+        username,
+        &format!("{username} Arcade"),
+        status,
+        "standard",
+        balance,
+        at("2026-01-01T00:00:00Z"),
+    )
+    .await;
     id
 }
 
@@ -173,7 +225,7 @@ pub async fn insert_operator_full(
     sql.execute(
         "INSERT INTO read.operators (id, username, name, phone, email, category, status, locked_at, lock_reason,
              balance, total_credited, total_charged, games, registered_at, updated_at, last_sequence)
-         VALUES ($1, $2, $3, '13800000000', $4, $5, $6, $7, $8, $9, $9 + 100, 100, 7, $10, $10, 9)",
+         VALUES ($1, $2, $3, '13800000000', $4, $5, $6, $7, $8, $9::numeric, $9::numeric + 100, 100, 7, $10, $10, 9)",
         &[
             &id,
             &username,
@@ -203,11 +255,17 @@ pub async fn insert_site(sql: &tokio_postgres::Client, operator_id: Uuid, name: 
     id
 }
 
-pub async fn insert_app(sql: &tokio_postgres::Client, name: &str, unit_price: &str, status: &str) -> Uuid {
+pub async fn insert_app(
+    sql: &tokio_postgres::Client,
+    name: &str,
+    unit_price: &str,
+    status: &str,
+) -> Uuid {
     let id = Uuid::now_v7();
     sql.execute(
-        "INSERT INTO read.apps (id, name, description, unit_price, min_players, max_players, status, created_at, updated_at)
-         VALUES ($1, $2, '', $3, 1, 8, $4, now(), now())",
+        "INSERT INTO read.apps (id, name, description, unit_price, min_players, max_players, status, created_at, updated_at,
+             last_sequence)
+         VALUES ($1, $2, '', $3, 1, 8, $4, now(), now(), 1)",
         &[&id, &name, &dec(unit_price), &status],
     )
     .await
@@ -238,8 +296,16 @@ pub struct Usage {
     pub position: i64,
 }
 
-pub async fn insert_usage(sql: &tokio_postgres::Client, operator_id: Uuid, usage: &Usage) -> String {
-    let session_id = format!("{operator_id}_{}_{:016}", usage.authorized_at.timestamp_millis(), usage.position);
+pub async fn insert_usage(
+    sql: &tokio_postgres::Client,
+    operator_id: Uuid,
+    usage: &Usage,
+) -> String {
+    let session_id = format!(
+        "{operator_id}_{}_{:016}",
+        usage.authorized_at.timestamp_millis(),
+        usage.position
+    );
     sql.execute(
         "INSERT INTO read.usage_records (operator_id, session_id, site_id, app_id, app_name, player_count,
              unit_price, total_cost, balance_after, authorization_token, authorized_at, position)

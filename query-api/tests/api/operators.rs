@@ -4,7 +4,9 @@ use chrono::{Duration, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, at, insert_app, insert_grant, insert_operator, insert_operator_full, insert_site};
+use crate::helpers::{
+    TestApp, at, insert_app, insert_grant, insert_operator, insert_operator_full, insert_site,
+};
 
 #[tokio::test]
 async fn operator_detail_shows_balance_status_and_profile() {
@@ -35,8 +37,19 @@ async fn operator_detail_shows_balance_status_and_profile() {
 async fn an_unknown_operator_is_not_found() {
     let app = TestApp::spawn().await;
     let id = Uuid::now_v7();
-    for suffix in ["", "/balance", "/usage-records", "/transactions", "/sites", "/grants", "/credentials", "/headset-servers"] {
-        let reply = app.get(&format!("/api/v1/admin/operators/{id}{suffix}")).await;
+    for suffix in [
+        "",
+        "/balance",
+        "/usage-records",
+        "/transactions",
+        "/sites",
+        "/grants",
+        "/credentials",
+        "/headset-servers",
+    ] {
+        let reply = app
+            .get(&format!("/api/v1/admin/operators/{id}{suffix}"))
+            .await;
         reply.assert_error(404, "NOT_FOUND");
         assert_eq!(reply.body["details"]["resource"], "operator", "{suffix}");
     }
@@ -46,10 +59,17 @@ async fn an_unknown_operator_is_not_found() {
 async fn a_malformed_operator_id_is_invalid_params() {
     let app = TestApp::spawn().await;
     for suffix in ["", "/balance", "/usage-records", "/grants"] {
-        let reply = app.get(&format!("/api/v1/admin/operators/not-a-uuid{suffix}")).await;
+        let reply = app
+            .get(&format!("/api/v1/admin/operators/not-a-uuid{suffix}"))
+            .await;
         assert_eq!(reply.invalid_fields(), ["operator_id"], "{suffix}");
     }
-    let reply = app.get(&format!("/api/v1/admin/operators/{}?surprise=1", Uuid::now_v7())).await;
+    let reply = app
+        .get(&format!(
+            "/api/v1/admin/operators/{}?surprise=1",
+            Uuid::now_v7()
+        ))
+        .await;
     assert_eq!(reply.invalid_fields(), ["surprise"]);
 }
 
@@ -62,8 +82,17 @@ async fn the_operator_list_filters_and_pages_newest_first() {
         let status = if i % 3 == 0 { "locked" } else { "active" };
         let category = if i < 4 { "vip" } else { "trial" };
         let registered_at = at("2026-03-01T00:00:00Z") + Duration::hours(i);
-        insert_operator_full(&app.sql, id, &format!("user_{i}"), &format!("Fun{i} 50%_Zone"), status, category, "10", registered_at)
-            .await;
+        insert_operator_full(
+            &app.sql,
+            id,
+            &format!("user_{i}"),
+            &format!("Fun{i} 50%_Zone"),
+            status,
+            category,
+            "10",
+            registered_at,
+        )
+        .await;
         ids.push(id);
     }
 
@@ -77,7 +106,13 @@ async fn the_operator_list_filters_and_pages_newest_first() {
         };
         let reply = app.get(&path).await;
         let data = reply.data();
-        seen.extend(data["items"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            data["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].as_str().unwrap().to_owned()),
+        );
         match data["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -87,9 +122,15 @@ async fn the_operator_list_filters_and_pages_newest_first() {
     assert_eq!(seen, expected);
 
     // Filters combine; `q` matches the name literally, case-insensitively.
-    let reply = app.get("/api/v1/admin/operators?status=active&category=vip").await;
-    let names: HashSet<&str> =
-        reply.data()["items"].as_array().unwrap().iter().map(|o| o["username"].as_str().unwrap()).collect();
+    let reply = app
+        .get("/api/v1/admin/operators?status=active&category=vip")
+        .await;
+    let names: HashSet<&str> = reply.data()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["username"].as_str().unwrap())
+        .collect();
     assert_eq!(names, HashSet::from(["user_1", "user_2"]));
     let reply = app.get("/api/v1/admin/operators?q=fun5%2050%25_zONE").await;
     let items = reply.data()["items"].as_array().unwrap();
@@ -98,11 +139,21 @@ async fn the_operator_list_filters_and_pages_newest_first() {
     let reply = app.get("/api/v1/admin/operators?q=USER_").await;
     assert_eq!(reply.data()["items"].as_array().unwrap().len(), 7);
     let reply = app.get("/api/v1/admin/operators?q=%25").await;
-    assert_eq!(reply.data()["items"].as_array().unwrap().len(), 7, "every name has a literal %");
+    assert_eq!(
+        reply.data()["items"].as_array().unwrap().len(),
+        7,
+        "every name has a literal %"
+    );
     let reply = app.get("/api/v1/admin/operators?q=user__").await;
-    assert_eq!(reply.data()["items"].as_array().unwrap().len(), 0, "_ is literal, not a wildcard");
+    assert_eq!(
+        reply.data()["items"].as_array().unwrap().len(),
+        0,
+        "_ is literal, not a wildcard"
+    );
 
-    let reply = app.get("/api/v1/admin/operators?status=sleeping&category=gold&limit=101").await;
+    let reply = app
+        .get("/api/v1/admin/operators?status=sleeping&category=gold&limit=101")
+        .await;
     assert_eq!(reply.invalid_fields(), ["category", "limit", "status"]);
 }
 
@@ -117,7 +168,9 @@ async fn grants_say_whether_they_have_expired() {
     insert_grant(&app.sql, op, future, Some(Utc::now() + Duration::days(30))).await;
     insert_grant(&app.sql, op, forever, None).await;
 
-    let reply = app.get(&format!("/api/v1/admin/operators/{op}/grants")).await;
+    let reply = app
+        .get(&format!("/api/v1/admin/operators/{op}/grants"))
+        .await;
     let grants = reply.data().as_array().unwrap();
     let summary: Vec<(&str, &str, bool, bool)> = grants
         .iter()
@@ -132,7 +185,11 @@ async fn grants_say_whether_they_have_expired() {
         .collect();
     assert_eq!(
         summary,
-        [("A Past", "10.00", true, false), ("B Future", "12.50", false, false), ("C Forever", "8.00", false, true)]
+        [
+            ("A Past", "10.00", true, false),
+            ("B Future", "12.50", false, false),
+            ("C Forever", "8.00", false, true)
+        ]
     );
     assert_eq!(grants[2]["app_status"], "retired");
     assert_eq!(grants[0]["app_id"], past.to_string());
@@ -156,30 +213,43 @@ async fn sites_credentials_and_headset_servers_are_listed_without_secrets() {
         .unwrap();
     app.sql
         .execute(
-            "INSERT INTO read.headset_servers (operator_id, server_id, site_id, players_online, version, last_seen_at)
-             VALUES ($1, 'hs-1', $2, 4, '1.2.3', '2026-05-05T05:05:05.5Z')",
+            "INSERT INTO read.headset_servers (operator_id, server_id, site_id, players_online, version, last_seen_at,
+                 last_sequence)
+             VALUES ($1, 'hs-1', $2, 4, '1.2.3', '2026-05-05T05:05:05.5Z', 1)",
             &[&op, &site],
         )
         .await
         .unwrap();
 
-    let sites = app.get(&format!("/api/v1/admin/operators/{op}/sites")).await;
+    let sites = app
+        .get(&format!("/api/v1/admin/operators/{op}/sites"))
+        .await;
     let sites = sites.data().as_array().unwrap().clone();
     assert_eq!(sites.len(), 1);
     assert_eq!(sites[0]["id"], site.to_string());
     assert_eq!(sites[0]["name"], "Downtown");
     assert_eq!(sites[0]["closed_at"], Value::Null);
 
-    let creds = app.get(&format!("/api/v1/admin/operators/{op}/credentials")).await;
+    let creds = app
+        .get(&format!("/api/v1/admin/operators/{op}/credentials"))
+        .await;
     let creds = creds.data().as_array().unwrap().clone();
-    let keys: Vec<(&str, bool)> = creds.iter().map(|c| (c["key_id"].as_str().unwrap(), c["live"].as_bool().unwrap())).collect();
+    let keys: Vec<(&str, bool)> = creds
+        .iter()
+        .map(|c| (c["key_id"].as_str().unwrap(), c["live"].as_bool().unwrap()))
+        .collect();
     assert_eq!(keys, [("mrk_new", true), ("mrk_old", false)]);
     for c in &creds {
         let fields: HashSet<&str> = c.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(fields, HashSet::from(["key_id", "fingerprint", "issued_at", "ends_at", "live"]));
+        assert_eq!(
+            fields,
+            HashSet::from(["key_id", "fingerprint", "issued_at", "ends_at", "live"])
+        );
     }
 
-    let servers = app.get(&format!("/api/v1/admin/operators/{op}/headset-servers")).await;
+    let servers = app
+        .get(&format!("/api/v1/admin/operators/{op}/headset-servers"))
+        .await;
     let server = &servers.data()[0];
     assert_eq!(server["server_id"], "hs-1");
     assert_eq!(server["site_name"], "Downtown");
@@ -189,6 +259,8 @@ async fn sites_credentials_and_headset_servers_are_listed_without_secrets() {
 
     // A known operator with nothing yet: an empty list, not 404.
     let empty = insert_operator(&app.sql, "empty", "active", "0").await;
-    let reply = app.get(&format!("/api/v1/admin/operators/{empty}/sites")).await;
+    let reply = app
+        .get(&format!("/api/v1/admin/operators/{empty}/sites"))
+        .await;
     assert_eq!(reply.data(), &Value::Array(vec![]));
 }
