@@ -7,6 +7,8 @@ MAKEFLAGS += --no-print-directory
 
 # Build outside the clone so every checkout and CI run shares one cache (respected if set).
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/mrledger-target
+# CI reports every failing test; locally the first failure stops the run.
+NEXTEST_FLAGS ?= $(if $(CI),--no-fail-fast,)
 
 .PHONY: help run stop logs test check fmt clippy bench services clean-test-dbs
 
@@ -31,8 +33,8 @@ test: services ## what CI runs: fmt check, clippy, build, all tests
 	@# System tests start the real binaries from the target dir: build them first.
 	cargo build --workspace --bins
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		echo "cargo nextest run --workspace"; \
-		cargo nextest run --workspace; \
+		echo "cargo nextest run --workspace $(NEXTEST_FLAGS)"; \
+		cargo nextest run --workspace $(NEXTEST_FLAGS); \
 		echo "cargo test --workspace --doc"; \
 		cargo test --workspace --doc; \
 	else \

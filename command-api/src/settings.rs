@@ -74,7 +74,10 @@ impl Settings {
         if let Some(path) = config_file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment.merge(Env::prefixed("MR_")).extract().map_err(Box::new)
+        figment
+            .merge(Env::prefixed("MR_"))
+            .extract()
+            .map_err(Box::new)
     }
 
     /// Refuses settings the service cannot run safely with.

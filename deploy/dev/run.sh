@@ -28,6 +28,9 @@ export MR_COMMAND_HTTP_ADDR="${MR_COMMAND_HTTP_ADDR:-127.0.0.1:8080}"
 export MR_QUERY_HTTP_ADDR="${MR_QUERY_HTTP_ADDR:-127.0.0.1:8081}"
 export MR_MASTER_KEY_ID="${MR_MASTER_KEY_ID:-k1}"
 export RUST_LOG="${RUST_LOG:-info}"
+# projector and query-api name their log filter setting differently; RUST_LOG feeds all three.
+export MR_LOG_FILTER="${MR_LOG_FILTER:-$RUST_LOG}"
+export MR_QUERY_LOG="${MR_QUERY_LOG:-$RUST_LOG}"
 
 # A listen address as a URL a client on this machine can call.
 url_of() {

@@ -205,7 +205,11 @@ impl Application {
                     created_at: now,
                 }])
             }
-            AppCommand::UpdateAppDetails { name, description, now } => {
+            AppCommand::UpdateAppDetails {
+                name,
+                description,
+                now,
+            } => {
                 self.require_active()?;
                 check_name(&name)?;
                 if name.trim() == self.name && description == self.description {
@@ -229,7 +233,11 @@ impl Application {
                     changed_at: now,
                 }])
             }
-            AppCommand::ChangePlayerRange { min_players, max_players, now } => {
+            AppCommand::ChangePlayerRange {
+                min_players,
+                max_players,
+                now,
+            } => {
                 self.require_active()?;
                 check_range(min_players, max_players)?;
                 if (min_players, max_players) == (self.min_players, self.max_players) {
@@ -289,15 +297,28 @@ impl Aggregate for Application {
                     status: AppStatus::Active,
                 };
             }
-            AppEvent::AppDetailsUpdated { name, description, .. } => {
+            AppEvent::AppDetailsUpdated {
+                name, description, ..
+            } => {
                 self.name = name;
                 self.description = description;
             }
-            AppEvent::PriceChanged { old_price, new_price, .. } => {
-                assert_eq!(old_price, self.unit_price, "PriceChanged.old_price must match state");
+            AppEvent::PriceChanged {
+                old_price,
+                new_price,
+                ..
+            } => {
+                assert_eq!(
+                    old_price, self.unit_price,
+                    "PriceChanged.old_price must match state"
+                );
                 self.unit_price = new_price;
             }
-            AppEvent::PlayerRangeChanged { min_players, max_players, .. } => {
+            AppEvent::PlayerRangeChanged {
+                min_players,
+                max_players,
+                ..
+            } => {
                 self.min_players = min_players;
                 self.max_players = max_players;
             }

@@ -115,7 +115,11 @@ impl Aggregate for HeadsetServer {
     }
 
     fn apply(&mut self, event: Self::Event) {
-        let HeadsetServerEvent::HeartbeatReceived { players_online, received_at, .. } = event;
+        let HeadsetServerEvent::HeartbeatReceived {
+            players_online,
+            received_at,
+            ..
+        } = event;
         self.last_seen = Some(received_at);
         self.players_online = players_online;
     }

@@ -95,7 +95,9 @@ pub struct SessionId(String);
 /// Why a session id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionIdError {
-    #[error("session id does not have the form {{operatorId}}_{{timestampMillis}}_{{16 alphanumerics}}")]
+    #[error(
+        "session id does not have the form {{operatorId}}_{{timestampMillis}}_{{16 alphanumerics}}"
+    )]
     Format,
     #[error("session id names another operator")]
     OperatorMismatch,
@@ -117,8 +119,8 @@ impl SessionId {
             return Err(SessionIdError::Format);
         };
         // The operator part must be a hyphenated UUID exactly as the APIs print it.
-        let op_ok = op.len() == 36
-            && Uuid::try_parse(op).is_ok_and(|u| u.hyphenated().to_string() == op);
+        let op_ok =
+            op.len() == 36 && Uuid::try_parse(op).is_ok_and(|u| u.hyphenated().to_string() == op);
         let ts_ok = ts.len() == 13 && ts.bytes().all(|b| b.is_ascii_digit());
         let random_ok =
             random.len() == SESSION_RANDOM_LEN && random.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -148,7 +150,11 @@ impl SessionId {
     }
 
     /// The session's timestamp must lie within `window` of `now`.
-    pub fn check_window(&self, now: DateTime<Utc>, window: TimeDelta) -> Result<(), SessionIdError> {
+    pub fn check_window(
+        &self,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<(), SessionIdError> {
         let diff = (now.timestamp_millis() - self.timestamp_millis()).abs();
         if diff <= window.num_milliseconds() {
             Ok(())
@@ -203,13 +209,22 @@ mod tests {
         let id = SessionId::parse(&format!("{OP}_1763728200000_abcDEF0123456789")).unwrap();
         let at = DateTime::from_timestamp_millis(1_763_728_200_000).unwrap();
         let window = TimeDelta::seconds(300);
-        assert!(id.check_window(at + TimeDelta::seconds(300), window).is_ok());
+        assert!(
+            id.check_window(at + TimeDelta::seconds(300), window)
+                .is_ok()
+        );
         assert_eq!(
             id.check_window(at + TimeDelta::seconds(301), window),
             Err(SessionIdError::Expired)
         );
-        assert!(id.check_window(at - TimeDelta::seconds(300), window).is_ok());
+        assert!(
+            id.check_window(at - TimeDelta::seconds(300), window)
+                .is_ok()
+        );
         assert!(id.check_operator(OP.parse().unwrap()).is_ok());
-        assert_eq!(id.check_operator(OperatorId::new()), Err(SessionIdError::OperatorMismatch));
+        assert_eq!(
+            id.check_operator(OperatorId::new()),
+            Err(SessionIdError::OperatorMismatch)
+        );
     }
 }

@@ -52,7 +52,8 @@ impl EventMetadata {
             ("trace_id".to_owned(), self.trace_id.clone()),
             (
                 "occurred_at".to_owned(),
-                self.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                self.occurred_at
+                    .to_rfc3339_opts(SecondsFormat::Micros, true),
             ),
         ])
     }

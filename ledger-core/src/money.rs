@@ -174,7 +174,9 @@ mod tests {
     fn parse_refuses_everything_that_is_not_a_plain_amount() {
         assert_eq!(Money::parse("10.555"), Err(MoneyError::TooManyDecimals));
         assert_eq!(Money::parse("-1"), Err(MoneyError::Negative));
-        for bad in ["", ".", "1.", ".5", "1e3", " 1", "1,000", "abc", "+1", "NaN"] {
+        for bad in [
+            "", ".", "1.", ".5", "1e3", " 1", "1,000", "abc", "+1", "NaN",
+        ] {
             assert_eq!(Money::parse(bad), Err(MoneyError::NotANumber), "{bad:?}");
         }
         assert_eq!(Money::parse("12345678901234567"), Err(MoneyError::Overflow));
@@ -185,14 +187,26 @@ mod tests {
         let price = Money::parse("10.00").unwrap();
         assert_eq!(price.times(5).unwrap(), Money::parse("50").unwrap());
         let balance = Money::parse("30").unwrap();
-        assert_eq!(balance.checked_sub(price.times(5).unwrap()), Err(MoneyError::Underflow));
         assert_eq!(
-            Money::parse("0.10").unwrap().checked_add(Money::parse("0.20").unwrap()).unwrap(),
+            balance.checked_sub(price.times(5).unwrap()),
+            Err(MoneyError::Underflow)
+        );
+        assert_eq!(
+            Money::parse("0.10")
+                .unwrap()
+                .checked_add(Money::parse("0.20").unwrap())
+                .unwrap(),
             Money::parse("0.30").unwrap()
         );
         let max = Money::parse("9999999999999999.99").unwrap();
-        assert_eq!(max.checked_add(Money::from_fen(1).unwrap()), Err(MoneyError::Overflow));
-        assert_eq!(balance.shortage_to(Money::parse("50").unwrap()).to_string(), "20.00");
+        assert_eq!(
+            max.checked_add(Money::from_fen(1).unwrap()),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            balance.shortage_to(Money::parse("50").unwrap()).to_string(),
+            "20.00"
+        );
     }
 
     #[test]

@@ -304,12 +304,16 @@ impl OperatorEvent {
     /// Signed effect of this event on the balance, if it moves money.
     pub fn money_movement(&self) -> Option<(MoneyDirection, Money, Money)> {
         match self {
-            OperatorEvent::BalanceCredited { amount, balance_after, .. } => {
-                Some((MoneyDirection::In, *amount, *balance_after))
-            }
-            OperatorEvent::GameAuthorized { total_cost, balance_after, .. } => {
-                Some((MoneyDirection::Out, *total_cost, *balance_after))
-            }
+            OperatorEvent::BalanceCredited {
+                amount,
+                balance_after,
+                ..
+            } => Some((MoneyDirection::In, *amount, *balance_after)),
+            OperatorEvent::GameAuthorized {
+                total_cost,
+                balance_after,
+                ..
+            } => Some((MoneyDirection::Out, *total_cost, *balance_after)),
             _ => None,
         }
     }
@@ -328,7 +332,10 @@ pub enum OperatorError {
     #[error("operator not found")]
     NotFound,
     #[error("account is locked")]
-    AccountLocked { locked_at: DateTime<Utc>, reason: String },
+    AccountLocked {
+        locked_at: DateTime<Utc>,
+        reason: String,
+    },
     #[error("account is deactivated")]
     AccountDeactivated,
     #[error("account is not locked")]
@@ -342,11 +349,22 @@ pub enum OperatorError {
     #[error("app is not authorized for this operator")]
     AppNotAuthorized { app_id: AppId, app_name: String },
     #[error("app authorization expired")]
-    AuthorizationExpired { app_name: String, expired_at: DateTime<Utc> },
+    AuthorizationExpired {
+        app_name: String,
+        expired_at: DateTime<Utc>,
+    },
     #[error("player count out of range")]
-    PlayerCountOutOfRange { min_players: u32, max_players: u32, requested_players: i64 },
+    PlayerCountOutOfRange {
+        min_players: u32,
+        max_players: u32,
+        requested_players: i64,
+    },
     #[error("insufficient balance")]
-    InsufficientBalance { current_balance: Money, required_amount: Money, shortage: Money },
+    InsufficientBalance {
+        current_balance: Money,
+        required_amount: Money,
+        shortage: Money,
+    },
     #[error("no grant for this app")]
     GrantNotFound,
     #[error("invalid field {field}: {reason}")]
@@ -372,7 +390,10 @@ pub struct Operator {
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), OperatorError> {
     let len = value.trim().chars().count();
     if len == 0 || len > max {
-        return Err(OperatorError::InvalidField { field, reason: format!("1 to {max} characters") });
+        return Err(OperatorError::InvalidField {
+            field,
+            reason: format!("1 to {max} characters"),
+        });
     }
     Ok(())
 }
@@ -401,7 +422,10 @@ impl Operator {
 
     /// The site check shared by authorize and heartbeat.
     pub fn check_site(&self, site_id: SiteId) -> Result<&Site, OperatorError> {
-        let site = self.sites.get(&site_id).ok_or(OperatorError::SiteNotFound)?;
+        let site = self
+            .sites
+            .get(&site_id)
+            .ok_or(OperatorError::SiteNotFound)?;
         if !site.open {
             return Err(OperatorError::SiteInactive);
         }
@@ -450,10 +474,19 @@ impl Operator {
                         category,
                         registered_at: now,
                     },
-                    E::CredentialIssued { key_id, fingerprint, issued_at: now },
+                    E::CredentialIssued {
+                        key_id,
+                        fingerprint,
+                        issued_at: now,
+                    },
                 ])
             }
-            C::RotateCredentials { key_id, fingerprint, overlap, now } => {
+            C::RotateCredentials {
+                key_id,
+                fingerprint,
+                overlap,
+                now,
+            } => {
                 self.require_not_deactivated()?;
                 if overlap < TimeDelta::zero() || overlap > MAX_ROTATION_OVERLAP {
                     return Err(OperatorError::InvalidField {
@@ -471,9 +504,19 @@ impl Operator {
                         ends_at: c.ends_at.map_or(end, |e| e.min(end)),
                     })
                     .collect();
-                Ok(vec![E::CredentialRotated { key_id, fingerprint, retired, rotated_at: now }])
+                Ok(vec![E::CredentialRotated {
+                    key_id,
+                    fingerprint,
+                    retired,
+                    rotated_at: now,
+                }])
             }
-            C::OpenSite { site_id, name, address, now } => {
+            C::OpenSite {
+                site_id,
+                name,
+                address,
+                now,
+            } => {
                 self.require_not_deactivated()?;
                 check_text("name", &name, 100)?;
                 check_text("address", &address, 300)?;
@@ -483,32 +526,66 @@ impl Operator {
                         reason: "already used".to_owned(),
                     });
                 }
-                Ok(vec![E::SiteOpened { site_id, name, address, opened_at: now }])
+                Ok(vec![E::SiteOpened {
+                    site_id,
+                    name,
+                    address,
+                    opened_at: now,
+                }])
             }
-            C::UpdateSite { site_id, name, address, now } => {
+            C::UpdateSite {
+                site_id,
+                name,
+                address,
+                now,
+            } => {
                 self.require_not_deactivated()?;
                 self.check_site(site_id)?;
                 check_text("name", &name, 100)?;
                 check_text("address", &address, 300)?;
-                Ok(vec![E::SiteUpdated { site_id, name, address, updated_at: now }])
+                Ok(vec![E::SiteUpdated {
+                    site_id,
+                    name,
+                    address,
+                    updated_at: now,
+                }])
             }
             C::CloseSite { site_id, now } => {
                 self.require_not_deactivated()?;
                 self.check_site(site_id)?;
-                Ok(vec![E::SiteClosed { site_id, closed_at: now }])
+                Ok(vec![E::SiteClosed {
+                    site_id,
+                    closed_at: now,
+                }])
             }
-            C::GrantApp { app_id, expires_at, now } => {
+            C::GrantApp {
+                app_id,
+                expires_at,
+                now,
+            } => {
                 self.require_not_deactivated()?;
-                Ok(vec![E::AppGranted { app_id, expires_at, granted_at: now }])
+                Ok(vec![E::AppGranted {
+                    app_id,
+                    expires_at,
+                    granted_at: now,
+                }])
             }
             C::RevokeApp { app_id, now } => {
                 self.require_not_deactivated()?;
                 if !self.grants.contains_key(&app_id) {
                     return Err(OperatorError::GrantNotFound);
                 }
-                Ok(vec![E::AppRevoked { app_id, revoked_at: now }])
+                Ok(vec![E::AppRevoked {
+                    app_id,
+                    revoked_at: now,
+                }])
             }
-            C::CreditBalance { credit_id, amount, reason, now } => {
+            C::CreditBalance {
+                credit_id,
+                amount,
+                reason,
+                now,
+            } => {
                 self.require_not_deactivated()?;
                 if amount.is_zero() {
                     return Err(OperatorError::InvalidField {
@@ -518,9 +595,22 @@ impl Operator {
                 }
                 check_text("reason", &reason, REASON_MAX)?;
                 let balance_after = self.balance.checked_add(amount)?;
-                Ok(vec![E::BalanceCredited { credit_id, amount, reason, balance_after, credited_at: now }])
+                Ok(vec![E::BalanceCredited {
+                    credit_id,
+                    amount,
+                    reason,
+                    balance_after,
+                    credited_at: now,
+                }])
             }
-            C::AuthorizeGame { session_id, token, app, site_id, player_count, now } => {
+            C::AuthorizeGame {
+                session_id,
+                token,
+                app,
+                site_id,
+                player_count,
+                now,
+            } => {
                 self.require_registered()?;
                 self.check_account_state()?;
                 self.check_site(site_id)?;
@@ -528,10 +618,16 @@ impl Operator {
                     return Err(OperatorError::AppInactive);
                 }
                 let grant = self.grants.get(&app.app_id).ok_or_else(|| {
-                    OperatorError::AppNotAuthorized { app_id: app.app_id, app_name: app.name.clone() }
+                    OperatorError::AppNotAuthorized {
+                        app_id: app.app_id,
+                        app_name: app.name.clone(),
+                    }
                 })?;
                 if let (true, Some(expired_at)) = (grant.is_expired(now), grant.expires_at) {
-                    return Err(OperatorError::AuthorizationExpired { app_name: app.name, expired_at });
+                    return Err(OperatorError::AuthorizationExpired {
+                        app_name: app.name,
+                        expired_at,
+                    });
                 }
                 let in_range = player_count >= i64::from(app.min_players)
                     && player_count <= i64::from(app.max_players);
@@ -566,17 +662,29 @@ impl Operator {
                     authorized_at: now,
                 }])
             }
-            C::EndGame { session_id, authorized_at, duration_seconds, now } => {
+            C::EndGame {
+                session_id,
+                authorized_at,
+                duration_seconds,
+                now,
+            } => {
                 self.require_registered()?;
                 let measured = (now - authorized_at).num_seconds().max(0);
                 let duration_seconds =
                     duration_seconds.unwrap_or(u64::try_from(measured).unwrap_or(0));
-                Ok(vec![E::GameEnded { session_id, duration_seconds, ended_at: now }])
+                Ok(vec![E::GameEnded {
+                    session_id,
+                    duration_seconds,
+                    ended_at: now,
+                }])
             }
             C::LockAccount { reason, now } => {
                 self.require_not_deactivated()?;
                 check_text("reason", &reason, REASON_MAX)?;
-                Ok(vec![E::OperatorLocked { reason, locked_at: now }])
+                Ok(vec![E::OperatorLocked {
+                    reason,
+                    locked_at: now,
+                }])
             }
             C::UnlockAccount { now } => {
                 self.require_not_deactivated()?;
@@ -587,7 +695,9 @@ impl Operator {
             }
             C::DeactivateAccount { now } => {
                 self.require_not_deactivated()?;
-                Ok(vec![E::OperatorDeactivated { deactivated_at: now }])
+                Ok(vec![E::OperatorDeactivated {
+                    deactivated_at: now,
+                }])
             }
         }
     }
@@ -615,18 +725,39 @@ impl Aggregate for Operator {
     fn apply(&mut self, event: Self::Event) {
         use OperatorEvent as E;
         match event {
-            E::OperatorRegistered { operator_id, username, name, category, .. } => {
+            E::OperatorRegistered {
+                operator_id,
+                username,
+                name,
+                category,
+                ..
+            } => {
                 self.id = Some(operator_id);
                 self.username = username;
                 self.name = name;
                 self.category = category;
                 self.status = AccountStatus::Active;
             }
-            E::CredentialIssued { key_id, fingerprint, issued_at } => {
-                self.credentials
-                    .insert(key_id, Credential { fingerprint, issued_at, ends_at: None });
+            E::CredentialIssued {
+                key_id,
+                fingerprint,
+                issued_at,
+            } => {
+                self.credentials.insert(
+                    key_id,
+                    Credential {
+                        fingerprint,
+                        issued_at,
+                        ends_at: None,
+                    },
+                );
             }
-            E::CredentialRotated { key_id, fingerprint, retired, rotated_at } => {
+            E::CredentialRotated {
+                key_id,
+                fingerprint,
+                retired,
+                rotated_at,
+            } => {
                 for RetiredKey { key_id, ends_at } in retired {
                     let credential = self
                         .credentials
@@ -635,37 +766,84 @@ impl Aggregate for Operator {
                     credential.ends_at = Some(ends_at);
                 }
                 // Fully ended keys are dropped so the state does not grow with rotations.
-                self.credentials.retain(|_, c| c.ends_at.is_none_or(|end| end > rotated_at));
+                self.credentials
+                    .retain(|_, c| c.ends_at.is_none_or(|end| end > rotated_at));
                 self.credentials.insert(
                     key_id,
-                    Credential { fingerprint, issued_at: rotated_at, ends_at: None },
+                    Credential {
+                        fingerprint,
+                        issued_at: rotated_at,
+                        ends_at: None,
+                    },
                 );
             }
-            E::SiteOpened { site_id, name, address, .. } => {
-                self.sites.insert(site_id, Site { name, address, open: true });
+            E::SiteOpened {
+                site_id,
+                name,
+                address,
+                ..
+            } => {
+                self.sites.insert(
+                    site_id,
+                    Site {
+                        name,
+                        address,
+                        open: true,
+                    },
+                );
             }
-            E::SiteUpdated { site_id, name, address, .. } => {
+            E::SiteUpdated {
+                site_id,
+                name,
+                address,
+                ..
+            } => {
                 let site = self.sites.get_mut(&site_id).expect("updated site exists");
                 site.name = name;
                 site.address = address;
             }
             E::SiteClosed { site_id, .. } => {
-                self.sites.get_mut(&site_id).expect("closed site exists").open = false;
+                self.sites
+                    .get_mut(&site_id)
+                    .expect("closed site exists")
+                    .open = false;
             }
-            E::AppGranted { app_id, expires_at, .. } => {
+            E::AppGranted {
+                app_id, expires_at, ..
+            } => {
                 self.grants.insert(app_id, Grant { expires_at });
             }
             E::AppRevoked { app_id, .. } => {
                 self.grants.remove(&app_id);
             }
-            E::BalanceCredited { amount, balance_after, .. } => {
-                let expected = self.balance.checked_add(amount).expect("credit was checked");
+            E::BalanceCredited {
+                amount,
+                balance_after,
+                ..
+            } => {
+                let expected = self
+                    .balance
+                    .checked_add(amount)
+                    .expect("credit was checked");
                 assert_eq!(expected, balance_after, "BalanceCredited.balance_after");
                 self.balance = balance_after;
             }
-            E::GameAuthorized { unit_price, player_count, total_cost, balance_after, .. } => {
-                assert_eq!(unit_price.times(player_count), Ok(total_cost), "GameAuthorized.total_cost");
-                let expected = self.balance.checked_sub(total_cost).expect("charge was checked");
+            E::GameAuthorized {
+                unit_price,
+                player_count,
+                total_cost,
+                balance_after,
+                ..
+            } => {
+                assert_eq!(
+                    unit_price.times(player_count),
+                    Ok(total_cost),
+                    "GameAuthorized.total_cost"
+                );
+                let expected = self
+                    .balance
+                    .checked_sub(total_cost)
+                    .expect("charge was checked");
                 assert_eq!(expected, balance_after, "GameAuthorized.balance_after");
                 self.balance = balance_after;
             }

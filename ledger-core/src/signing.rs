@@ -40,7 +40,12 @@ pub fn verify(
         return false;
     };
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
-    hmac::verify(&key, &canonical_bytes(timestamp, method, path, body), &signature).is_ok()
+    hmac::verify(
+        &key,
+        &canonical_bytes(timestamp, method, path, body),
+        &signature,
+    )
+    .is_ok()
 }
 
 /// Hex SHA-256 of a secret: what events and read tables keep instead of the secret.
@@ -55,12 +60,53 @@ mod tests {
 
     #[test]
     fn a_signature_verifies_only_for_the_same_secret_and_bytes() {
-        let sig = sign(b"s3cret", "1763728200", "post", "/api/v1/auth/game/authorize", b"{}");
-        assert!(verify(b"s3cret", "1763728200", "POST", "/api/v1/auth/game/authorize", b"{}", &sig));
-        assert!(!verify(b"other", "1763728200", "POST", "/api/v1/auth/game/authorize", b"{}", &sig));
-        assert!(!verify(b"s3cret", "1763728201", "POST", "/api/v1/auth/game/authorize", b"{}", &sig));
-        assert!(!verify(b"s3cret", "1763728200", "POST", "/api/v1/auth/game/authorize", b"{ }", &sig));
-        assert!(!verify(b"s3cret", "1763728200", "POST", "/api/v1/auth/game/authorize", b"{}", "%%%"));
+        let sig = sign(
+            b"s3cret",
+            "1763728200",
+            "post",
+            "/api/v1/auth/game/authorize",
+            b"{}",
+        );
+        assert!(verify(
+            b"s3cret",
+            "1763728200",
+            "POST",
+            "/api/v1/auth/game/authorize",
+            b"{}",
+            &sig
+        ));
+        assert!(!verify(
+            b"other",
+            "1763728200",
+            "POST",
+            "/api/v1/auth/game/authorize",
+            b"{}",
+            &sig
+        ));
+        assert!(!verify(
+            b"s3cret",
+            "1763728201",
+            "POST",
+            "/api/v1/auth/game/authorize",
+            b"{}",
+            &sig
+        ));
+        assert!(!verify(
+            b"s3cret",
+            "1763728200",
+            "POST",
+            "/api/v1/auth/game/authorize",
+            b"{ }",
+            &sig
+        ));
+        assert!(!verify(
+            b"s3cret",
+            "1763728200",
+            "POST",
+            "/api/v1/auth/game/authorize",
+            b"{}",
+            "%%%"
+        ));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 -- Read models, built by the projector from the events. They live in a schema of their own
 -- so a rebuild can fill a fresh schema beside the live one and swap names in one transaction.
 -- `mr_create_read_schema(name)` is the single definition of that schema's tables.
-CREATE FUNCTION mr_create_read_schema(target text) RETURNS void LANGUAGE plpgsql AS $fn$
+-- Its SET clause confines the `SET LOCAL search_path` inside to the call: without it the
+-- caller's transaction (e.g. the migration runner's) would go on in the new schema.
+CREATE FUNCTION mr_create_read_schema(target text) RETURNS void LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $fn$
 BEGIN
     EXECUTE format('CREATE SCHEMA %I', target);
     EXECUTE format('SET LOCAL search_path TO %I', target);

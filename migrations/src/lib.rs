@@ -20,9 +20,16 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Applies every pending migration; safe to call from several processes at once.
 pub async fn run(client: &mut tokio_postgres::Client) -> Result<(), Error> {
-    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
-    let result = embedded::migrations::runner().run_async(client).await.map(|_| ());
-    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let result = embedded::migrations::runner()
+        .run_async(client)
+        .await
+        .map(|_| ());
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
     Ok(result?)
 }
 
@@ -32,5 +39,7 @@ pub fn fingerprint() -> u64 {
     embedded::migrations::runner()
         .get_migrations()
         .iter()
-        .fold(0u64, |acc, m| acc.rotate_left(7) ^ m.checksum() ^ u64::from(m.version().unsigned_abs()))
+        .fold(0u64, |acc, m| {
+            acc.rotate_left(7) ^ m.checksum() ^ u64::from(m.version().unsigned_abs())
+        })
 }

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::{Client, GenericClient, Transaction};
 use uuid::Uuid;
 
-use crate::checkpoint::{self, EventKey};
+use crate::checkpoint;
 use crate::fold::State;
-use crate::source::{self, Missing, Payload, StoredEvent, StreamId};
+use crate::source::{self, Missing, Payload, StoredEvent, StreamId, Until};
 use crate::{Error, check_schema_name, rows, write};
 
 /// Events taken from the tail per transaction: enough to amortise the round trips (about 20
@@ -37,32 +37,41 @@ pub async fn project_next_batch(client: &mut Client, schema: &str) -> Result<Ste
 }
 
 /// Projects the next batch of at most `limit` events into `schema`, in its own transaction.
-pub async fn project_batch_of(client: &mut Client, schema: &str, limit: i64) -> Result<Step, Error> {
+pub async fn project_batch_of(
+    client: &mut Client,
+    schema: &str,
+    limit: i64,
+) -> Result<Step, Error> {
     check_schema_name(schema)?;
     let tx = client.transaction().await?;
     lock(&tx).await?;
-    let step = project_in(&tx, schema, limit, EventKey::MAX).await?;
+    let step = project_in(&tx, schema, limit, Until::Horizon).await?;
     tx.commit().await?;
     Ok(step)
 }
 
 /// Takes the projection lock until the end of the transaction.
 pub(crate) async fn lock(tx: &Transaction<'_>) -> Result<(), Error> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTION_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTION_LOCK])
+        .await?;
     Ok(())
 }
 
-/// One batch inside the caller's transaction, taking events up to `upto` only. The caller
-/// holds the projection lock when `schema` is shared; `schema` is already validated.
+/// One batch inside the caller's transaction, taking events `until` the given bound. The
+/// caller holds the projection lock when `schema` is shared; `schema` is already validated.
 pub(crate) async fn project_in(
     tx: &Transaction<'_>,
     schema: &str,
     limit: i64,
-    upto: EventKey,
+    until: Until,
 ) -> Result<Step, Error> {
-    tx.execute("SELECT set_config('search_path', $1, true)", &[&schema]).await?;
+    tx.execute("SELECT set_config('search_path', $1, true)", &[&schema])
+        .await?;
+    if until == Until::Horizon {
+        source::note_activity(tx).await?;
+    }
     let checkpoint = checkpoint::read(tx).await?;
-    let tail = source::tail(tx, checkpoint.last, upto, limit).await?;
+    let tail = source::tail(tx, checkpoint.last, until, limit).await?;
     let Some(last) = tail.last().map(|e| e.key) else {
         return Ok(Step::CaughtUp);
     };
@@ -77,12 +86,23 @@ pub(crate) async fn project_in(
     }
     write::changes(tx, &state).await?;
     checkpoint::advance(tx, last, count).await?;
-    tracing::debug!(schema, events = count, applied = events.len(), tx_id = last.tx_id, position = last.position, "batch projected");
+    tracing::debug!(
+        schema,
+        events = count,
+        applied = events.len(),
+        tx_id = last.tx_id,
+        position = last.position,
+        "batch projected"
+    );
     Ok(Step::Projected(count))
 }
 
 /// Loads the rows that record how far each touched stream is applied.
-async fn load_stream_heads(tx: &Transaction<'_>, state: &mut State, events: &[StoredEvent]) -> Result<(), Error> {
+async fn load_stream_heads(
+    tx: &Transaction<'_>,
+    state: &mut State,
+    events: &[StoredEvent],
+) -> Result<(), Error> {
     let mut operators = BTreeSet::new();
     let mut apps = BTreeSet::new();
     let mut servers = BTreeSet::new();
@@ -90,7 +110,9 @@ async fn load_stream_heads(tx: &Transaction<'_>, state: &mut State, events: &[St
         match &event.stream {
             StreamId::Operator(id) => operators.insert(id.0),
             StreamId::App(id) => apps.insert(id.0),
-            StreamId::HeadsetServer(operator, server) => servers.insert((operator.0, server.clone())),
+            StreamId::HeadsetServer(operator, server) => {
+                servers.insert((operator.0, server.clone()))
+            }
         };
     }
     let operators: Vec<Uuid> = operators.into_iter().collect();
@@ -108,7 +130,9 @@ async fn load_stream_heads(tx: &Transaction<'_>, state: &mut State, events: &[St
         state.apps.load(row.id, row);
     }
     for row in servers {
-        state.headset_servers.load((row.operator_id, row.server_id.clone()), row);
+        state
+            .headset_servers
+            .load((row.operator_id, row.server_id.clone()), row);
     }
     Ok(())
 }
@@ -127,7 +151,10 @@ async fn in_stream_order(
     let mut streams: BTreeMap<StreamId, BTreeMap<i64, StoredEvent>> = BTreeMap::new();
     for event in tail {
         if event.sequence > state.last_sequence(&event.stream) {
-            streams.entry(event.stream.clone()).or_default().insert(event.sequence, event);
+            streams
+                .entry(event.stream.clone())
+                .or_default()
+                .insert(event.sequence, event);
         }
     }
     let mut missing = Vec::new();
@@ -135,22 +162,31 @@ async fn in_stream_order(
         let mut expected = state.last_sequence(stream) + 1;
         for &sequence in events.keys() {
             if sequence > expected {
-                missing.push(Missing { stream: stream.clone(), after: expected - 1, before: sequence });
+                missing.push(Missing {
+                    stream: stream.clone(),
+                    after: expected - 1,
+                    before: sequence,
+                });
             }
             expected = sequence + 1;
         }
     }
     for event in source::fill(client, &missing).await? {
-        streams.entry(event.stream.clone()).or_default().insert(event.sequence, event);
+        streams
+            .entry(event.stream.clone())
+            .or_default()
+            .insert(event.sequence, event);
     }
     let mut ordered = Vec::new();
     for (stream, events) in streams {
-        let mut expected = state.last_sequence(&stream) + 1;
-        for (sequence, event) in events {
+        let first = state.last_sequence(&stream) + 1;
+        for (expected, (sequence, event)) in (first..).zip(events) {
             if sequence != expected {
-                return Err(Error::StreamGap { stream: stream.to_string(), missing: expected });
+                return Err(Error::StreamGap {
+                    stream: stream.to_string(),
+                    missing: expected,
+                });
             }
-            expected += 1;
             ordered.push(event);
         }
     }
@@ -158,25 +194,34 @@ async fn in_stream_order(
 }
 
 /// Loads the current rows of child tables that the events change.
-async fn load_children(tx: &Transaction<'_>, state: &mut State, events: &[StoredEvent]) -> Result<(), Error> {
+async fn load_children(
+    tx: &Transaction<'_>,
+    state: &mut State,
+    events: &[StoredEvent],
+) -> Result<(), Error> {
     use ledger_core::operator::OperatorEvent as E;
     let mut credentials = BTreeSet::new();
     let mut sites = BTreeSet::new();
     let mut grants = BTreeSet::new();
     let mut usage = BTreeSet::new();
     for event in events {
-        let (StreamId::Operator(operator), Payload::Operator(e)) = (&event.stream, &event.payload) else {
+        let (StreamId::Operator(operator), Payload::Operator(e)) = (&event.stream, &event.payload)
+        else {
             continue;
         };
         match e {
             E::CredentialIssued { key_id, .. } => {
                 credentials.insert(key_id.0.clone());
             }
-            E::CredentialRotated { key_id, retired, .. } => {
+            E::CredentialRotated {
+                key_id, retired, ..
+            } => {
                 credentials.insert(key_id.0.clone());
                 credentials.extend(retired.iter().map(|r| r.key_id.0.clone()));
             }
-            E::SiteOpened { site_id, .. } | E::SiteUpdated { site_id, .. } | E::SiteClosed { site_id, .. } => {
+            E::SiteOpened { site_id, .. }
+            | E::SiteUpdated { site_id, .. }
+            | E::SiteClosed { site_id, .. } => {
                 sites.insert(site_id.0);
             }
             E::AppGranted { app_id, .. } | E::AppRevoked { app_id, .. } => {
@@ -208,7 +253,9 @@ async fn load_children(tx: &Transaction<'_>, state: &mut State, events: &[Stored
         state.grants.load((row.operator_id, row.app_id), row);
     }
     for row in usage {
-        state.usage_records.load((row.operator_id, row.session_id.clone()), row);
+        state
+            .usage_records
+            .load((row.operator_id, row.session_id.clone()), row);
     }
     Ok(())
 }

@@ -17,9 +17,10 @@ pub struct EventKey {
 
 impl EventKey {
     /// Before every event.
-    pub const ZERO: EventKey = EventKey { tx_id: 0, position: 0 };
-    /// After every event.
-    pub const MAX: EventKey = EventKey { tx_id: u64::MAX, position: i64::MAX };
+    pub const ZERO: EventKey = EventKey {
+        tx_id: 0,
+        position: 0,
+    };
 }
 
 /// A read schema's checkpoint.
@@ -37,24 +38,40 @@ pub(crate) async fn read(client: &impl GenericClient) -> Result<Checkpoint, Erro
 }
 
 /// Reads the checkpoint of `schema` (validated by the caller).
-pub(crate) async fn read_schema(client: &impl GenericClient, schema: &str) -> Result<Checkpoint, Error> {
+pub(crate) async fn read_schema(
+    client: &impl GenericClient,
+    schema: &str,
+) -> Result<Checkpoint, Error> {
     read_from(client, &format!("{schema}.checkpoint")).await
 }
 
 async fn read_from(client: &impl GenericClient, table: &str) -> Result<Checkpoint, Error> {
     let row = client
-        .query_one(&format!("SELECT tx_id::text, position, events FROM {table}"), &[])
+        .query_one(
+            &format!("SELECT tx_id::text, position, events FROM {table}"),
+            &[],
+        )
         .await?;
     let tx_id: String = row.get(0);
     let tx_id = tx_id.parse().map_err(|_| Error::BadRow {
         table: "checkpoint",
         reason: format!("tx_id {tx_id:?} is not an xid8"),
     })?;
-    Ok(Checkpoint { last: EventKey { tx_id, position: row.get(1) }, events: row.get(2) })
+    Ok(Checkpoint {
+        last: EventKey {
+            tx_id,
+            position: row.get(1),
+        },
+        events: row.get(2),
+    })
 }
 
 /// Moves the checkpoint of the schema on the current `search_path` past `count` more events.
-pub(crate) async fn advance(client: &impl GenericClient, last: EventKey, count: usize) -> Result<(), Error> {
+pub(crate) async fn advance(
+    client: &impl GenericClient,
+    last: EventKey,
+    count: usize,
+) -> Result<(), Error> {
     let count = i64::try_from(count).expect("a batch is far smaller than i64::MAX");
     client
         .execute(

@@ -11,7 +11,12 @@ pub enum Error {
     /// A pair assertion or a reference failed: the projector will not write a row it cannot
     /// justify.
     #[error("refusing to project event at position {position} ({stream} #{sequence}): {reason}")]
-    Unjustified { position: i64, stream: String, sequence: i64, reason: String },
+    Unjustified {
+        position: i64,
+        stream: String,
+        sequence: i64,
+        reason: String,
+    },
     /// A stream's event is missing from the events table (history damaged).
     #[error("stream {stream} has no event with sequence {missing}")]
     StreamGap { stream: String, missing: i64 },
@@ -33,7 +38,9 @@ impl Error {
         match e.code() {
             // 08: connection exception, 40: transaction rollback (serialization, deadlock),
             // 53: insufficient resources, 57: operator intervention (shutdown, cancel).
-            Some(code) => ["08", "40", "53", "57"].iter().any(|class| code.code().starts_with(class)),
+            Some(code) => ["08", "40", "53", "57"]
+                .iter()
+                .any(|class| code.code().starts_with(class)),
             // No SQLSTATE: only an IO error on the socket is worth a retry.
             None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
         }

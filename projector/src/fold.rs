@@ -16,7 +16,8 @@ use ledger_core::operator::{AccountStatus, OperatorEvent};
 
 use crate::Error;
 use crate::rows::{
-    AppRow, CredentialRow, GrantRow, HeadsetServerRow, OperatorRow, SiteRow, TransactionRow, UsageRow,
+    AppRow, CredentialRow, GrantRow, HeadsetServerRow, OperatorRow, SiteRow, TransactionRow,
+    UsageRow,
 };
 use crate::source::{Payload, StoredEvent, StreamId};
 
@@ -29,7 +30,10 @@ pub(crate) struct Rows<K, R> {
 
 impl<K: Eq + Hash + Clone, R> Default for Rows<K, R> {
     fn default() -> Self {
-        Rows { rows: HashMap::new(), changed: HashSet::new() }
+        Rows {
+            rows: HashMap::new(),
+            changed: HashSet::new(),
+        }
     }
 }
 
@@ -94,7 +98,11 @@ impl State {
     /// Applies one event, which must be the next of its stream.
     pub fn apply(&mut self, event: &StoredEvent) -> Result<(), Error> {
         let last = self.last_sequence(&event.stream);
-        assert_eq!(event.sequence, last + 1, "the batch applies each stream in sequence order");
+        assert_eq!(
+            event.sequence,
+            last + 1,
+            "the batch applies each stream in sequence order"
+        );
         let refuse = |reason: String| Error::Unjustified {
             position: event.key.position,
             stream: event.stream.to_string(),
@@ -102,22 +110,42 @@ impl State {
             reason,
         };
         match (&event.stream, &event.payload) {
-            (StreamId::Operator(id), Payload::Operator(e)) => self.apply_operator(*id, event, e).map_err(refuse),
-            (StreamId::App(id), Payload::App(e)) => self.apply_app(*id, event.sequence, e).map_err(refuse),
-            (StreamId::HeadsetServer(operator, server), Payload::HeadsetServer(e)) => {
-                self.apply_heartbeat(*operator, server, event.sequence, e).map_err(refuse)
+            (StreamId::Operator(id), Payload::Operator(e)) => {
+                self.apply_operator(*id, event, e).map_err(refuse)
             }
+            (StreamId::App(id), Payload::App(e)) => {
+                self.apply_app(*id, event.sequence, e).map_err(refuse)
+            }
+            (StreamId::HeadsetServer(operator, server), Payload::HeadsetServer(e)) => self
+                .apply_heartbeat(*operator, server, event.sequence, e)
+                .map_err(refuse),
             _ => unreachable!("decoding pairs each stream with its own event type"),
         }
     }
 
-    fn apply_operator(&mut self, id: OperatorId, event: &StoredEvent, e: &OperatorEvent) -> Result<(), String> {
+    fn apply_operator(
+        &mut self,
+        id: OperatorId,
+        event: &StoredEvent,
+        e: &OperatorEvent,
+    ) -> Result<(), String> {
         use OperatorEvent as E;
         let sequence = event.sequence;
         let position = event.key.position;
-        if let E::OperatorRegistered { operator_id, username, name, phone, email, category, registered_at } = e {
+        if let E::OperatorRegistered {
+            operator_id,
+            username,
+            name,
+            phone,
+            email,
+            category,
+            registered_at,
+        } = e
+        {
             if *operator_id != id {
-                return Err(format!("registers operator {operator_id} in another operator's stream"));
+                return Err(format!(
+                    "registers operator {operator_id} in another operator's stream"
+                ));
             }
             if self.operators.contains(&id) {
                 return Err("operator registered twice".to_owned());
@@ -146,12 +174,19 @@ impl State {
             );
             return Ok(());
         }
-        let op = self.operators.get_mut(&id).ok_or("event of an operator that is not registered")?;
+        let op = self
+            .operators
+            .get_mut(&id)
+            .ok_or("event of an operator that is not registered")?;
         op.last_sequence = sequence;
         op.updated_at = operator_event_time(e);
         match e {
             E::OperatorRegistered { .. } => unreachable!("handled above"),
-            E::CredentialIssued { key_id, fingerprint, issued_at } => {
+            E::CredentialIssued {
+                key_id,
+                fingerprint,
+                issued_at,
+            } => {
                 if self.credentials.contains(&key_id.0) {
                     return Err(format!("credential {key_id} issued twice"));
                 }
@@ -166,13 +201,20 @@ impl State {
                     },
                 );
             }
-            E::CredentialRotated { key_id, fingerprint, retired, rotated_at } => {
+            E::CredentialRotated {
+                key_id,
+                fingerprint,
+                retired,
+                rotated_at,
+            } => {
                 for r in retired {
                     let credential = self
                         .credentials
                         .get_mut(&r.key_id.0)
                         .filter(|c| c.operator_id == id)
-                        .ok_or_else(|| format!("retires credential {} the operator does not hold", r.key_id))?;
+                        .ok_or_else(|| {
+                            format!("retires credential {} the operator does not hold", r.key_id)
+                        })?;
                     credential.ends_at = Some(r.ends_at);
                 }
                 if self.credentials.contains(&key_id.0) {
@@ -189,7 +231,12 @@ impl State {
                     },
                 );
             }
-            E::SiteOpened { site_id, name, address, opened_at } => {
+            E::SiteOpened {
+                site_id,
+                name,
+                address,
+                opened_at,
+            } => {
                 if self.sites.contains(site_id) {
                     return Err(format!("site {site_id} opened twice"));
                 }
@@ -207,7 +254,12 @@ impl State {
                     },
                 );
             }
-            E::SiteUpdated { site_id, name, address, updated_at } => {
+            E::SiteUpdated {
+                site_id,
+                name,
+                address,
+                updated_at,
+            } => {
                 let site = own_site(&mut self.sites, id, *site_id)?;
                 site.name = name.clone();
                 site.address = address.clone();
@@ -219,7 +271,11 @@ impl State {
                 site.closed_at = Some(*closed_at);
                 site.updated_at = *closed_at;
             }
-            E::AppGranted { app_id, expires_at, granted_at } => {
+            E::AppGranted {
+                app_id,
+                expires_at,
+                granted_at,
+            } => {
                 let grant = GrantRow {
                     operator_id: id,
                     app_id: *app_id,
@@ -238,8 +294,17 @@ impl State {
                 grant.status = "revoked".to_owned();
                 grant.revoked_at = Some(*revoked_at);
             }
-            E::BalanceCredited { credit_id, amount, reason, balance_after, credited_at } => {
-                let expected = op.balance.checked_add(*amount).map_err(|e| format!("credit overflows: {e}"))?;
+            E::BalanceCredited {
+                credit_id,
+                amount,
+                reason,
+                balance_after,
+                credited_at,
+            } => {
+                let expected = op
+                    .balance
+                    .checked_add(*amount)
+                    .map_err(|e| format!("credit overflows: {e}"))?;
                 if expected != *balance_after {
                     return Err(format!(
                         "balance {} + credit {amount} = {expected}, but the event says balance_after {balance_after}",
@@ -247,7 +312,10 @@ impl State {
                     ));
                 }
                 op.balance = *balance_after;
-                op.total_credited = op.total_credited.checked_add(*amount).map_err(|e| e.to_string())?;
+                op.total_credited = op
+                    .total_credited
+                    .checked_add(*amount)
+                    .map_err(|e| e.to_string())?;
                 self.transactions.push(TransactionRow {
                     position,
                     operator_id: id,
@@ -286,13 +354,17 @@ impl State {
                     ));
                 }
                 op.balance = *balance_after;
-                op.total_charged = op.total_charged.checked_add(*total_cost).map_err(|e| e.to_string())?;
+                op.total_charged = op
+                    .total_charged
+                    .checked_add(*total_cost)
+                    .map_err(|e| e.to_string())?;
                 op.games += 1;
                 let key = (id, session_id.as_str().to_owned());
                 if self.usage_records.contains(&key) {
                     return Err(format!("session {session_id} charged twice"));
                 }
-                let player_count = i32::try_from(*player_count).map_err(|_| "player count out of range")?;
+                let player_count =
+                    i32::try_from(*player_count).map_err(|_| "player count out of range")?;
                 self.usage_records.insert(
                     key,
                     UsageRow {
@@ -323,11 +395,17 @@ impl State {
                     occurred_at: *authorized_at,
                 });
             }
-            E::GameEnded { session_id, duration_seconds, ended_at } => {
+            E::GameEnded {
+                session_id,
+                duration_seconds,
+                ended_at,
+            } => {
                 let usage = self
                     .usage_records
                     .get_mut(&(id, session_id.as_str().to_owned()))
-                    .ok_or_else(|| format!("ends session {session_id} that was never authorized"))?;
+                    .ok_or_else(|| {
+                        format!("ends session {session_id} that was never authorized")
+                    })?;
                 usage.ended_at = Some(*ended_at);
                 usage.duration_seconds =
                     Some(i64::try_from(*duration_seconds).map_err(|_| "duration out of range")?);
@@ -352,7 +430,15 @@ impl State {
     }
 
     fn apply_app(&mut self, id: AppId, sequence: i64, e: &AppEvent) -> Result<(), String> {
-        if let AppEvent::AppCreated { app_id, name, description, unit_price, min_players, max_players, created_at } = e
+        if let AppEvent::AppCreated {
+            app_id,
+            name,
+            description,
+            unit_price,
+            min_players,
+            max_players,
+            created_at,
+        } = e
         {
             if *app_id != id {
                 return Err(format!("creates app {app_id} in another app's stream"));
@@ -377,23 +463,41 @@ impl State {
             );
             return Ok(());
         }
-        let app = self.apps.get_mut(&id).ok_or("event of an app that was never created")?;
+        let app = self
+            .apps
+            .get_mut(&id)
+            .ok_or("event of an app that was never created")?;
         app.last_sequence = sequence;
         match e {
             AppEvent::AppCreated { .. } => unreachable!("handled above"),
-            AppEvent::AppDetailsUpdated { name, description, updated_at } => {
+            AppEvent::AppDetailsUpdated {
+                name,
+                description,
+                updated_at,
+            } => {
                 app.name = name.clone();
                 app.description = description.clone();
                 app.updated_at = *updated_at;
             }
-            AppEvent::PriceChanged { old_price, new_price, changed_at } => {
+            AppEvent::PriceChanged {
+                old_price,
+                new_price,
+                changed_at,
+            } => {
                 if *old_price != app.unit_price {
-                    return Err(format!("old price {old_price} is not the current price {}", app.unit_price));
+                    return Err(format!(
+                        "old price {old_price} is not the current price {}",
+                        app.unit_price
+                    ));
                 }
                 app.unit_price = *new_price;
                 app.updated_at = *changed_at;
             }
-            AppEvent::PlayerRangeChanged { min_players, max_players, changed_at } => {
+            AppEvent::PlayerRangeChanged {
+                min_players,
+                max_players,
+                changed_at,
+            } => {
                 app.min_players = players(*min_players)?;
                 app.max_players = players(*max_players)?;
                 app.updated_at = *changed_at;
@@ -422,9 +526,12 @@ impl State {
             received_at,
         } = e;
         if *operator_id != operator || server_id != server {
-            return Err(format!("heartbeat of {operator_id}/{server_id} in another server's stream"));
+            return Err(format!(
+                "heartbeat of {operator_id}/{server_id} in another server's stream"
+            ));
         }
-        let players_online = i32::try_from(*players_online).map_err(|_| "players_online out of range")?;
+        let players_online =
+            i32::try_from(*players_online).map_err(|_| "players_online out of range")?;
         self.headset_servers.insert(
             (operator, server.to_owned()),
             HeadsetServerRow {
@@ -445,7 +552,11 @@ fn players(count: u32) -> Result<i32, String> {
     i32::try_from(count).map_err(|_| format!("player count {count} out of range"))
 }
 
-fn own_site(sites: &mut Rows<SiteId, SiteRow>, operator: OperatorId, site_id: SiteId) -> Result<&mut SiteRow, String> {
+fn own_site(
+    sites: &mut Rows<SiteId, SiteRow>,
+    operator: OperatorId,
+    site_id: SiteId,
+) -> Result<&mut SiteRow, String> {
     sites
         .get_mut(&site_id)
         .filter(|s| s.operator_id == operator)
@@ -456,7 +567,9 @@ fn own_site(sites: &mut Rows<SiteId, SiteRow>, operator: OperatorId, site_id: Si
 fn operator_event_time(e: &OperatorEvent) -> DateTime<Utc> {
     use OperatorEvent as E;
     match e {
-        E::OperatorRegistered { registered_at: t, .. }
+        E::OperatorRegistered {
+            registered_at: t, ..
+        }
         | E::CredentialIssued { issued_at: t, .. }
         | E::CredentialRotated { rotated_at: t, .. }
         | E::SiteOpened { opened_at: t, .. }
@@ -465,10 +578,166 @@ fn operator_event_time(e: &OperatorEvent) -> DateTime<Utc> {
         | E::AppGranted { granted_at: t, .. }
         | E::AppRevoked { revoked_at: t, .. }
         | E::BalanceCredited { credited_at: t, .. }
-        | E::GameAuthorized { authorized_at: t, .. }
+        | E::GameAuthorized {
+            authorized_at: t, ..
+        }
         | E::GameEnded { ended_at: t, .. }
         | E::OperatorLocked { locked_at: t, .. }
         | E::OperatorUnlocked { unlocked_at: t }
         | E::OperatorDeactivated { deactivated_at: t } => *t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ledger_core::ids::{CreditId, KeyId};
+    use ledger_core::operator::Category;
+
+    use super::*;
+    use crate::checkpoint::EventKey;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_763_728_200 + seconds, 0).unwrap()
+    }
+
+    fn event(id: OperatorId, sequence: i64, e: OperatorEvent) -> StoredEvent {
+        StoredEvent {
+            key: EventKey {
+                tx_id: 10,
+                position: sequence,
+            },
+            stream: StreamId::Operator(id),
+            sequence,
+            payload: Payload::Operator(e),
+        }
+    }
+
+    fn registered(id: OperatorId) -> State {
+        let mut state = State::default();
+        state
+            .apply(&event(
+                id,
+                1,
+                OperatorEvent::OperatorRegistered {
+                    operator_id: id,
+                    username: "u".to_owned(),
+                    name: "n".to_owned(),
+                    phone: "p".to_owned(),
+                    email: "e".to_owned(),
+                    category: Category::Trial,
+                    registered_at: at(0),
+                },
+            ))
+            .unwrap();
+        state
+    }
+
+    fn credit(amount: &str, balance_after: &str) -> OperatorEvent {
+        OperatorEvent::BalanceCredited {
+            credit_id: CreditId::new(),
+            amount: Money::parse(amount).unwrap(),
+            reason: "r".to_owned(),
+            balance_after: Money::parse(balance_after).unwrap(),
+            credited_at: at(1),
+        }
+    }
+
+    #[test]
+    fn a_credit_whose_balance_after_adds_up_moves_the_balance_and_records_a_transaction() {
+        let id = OperatorId::new();
+        let mut state = registered(id);
+        state
+            .apply(&event(id, 2, credit("10.00", "10.00")))
+            .unwrap();
+        state.apply(&event(id, 3, credit("2.50", "12.50"))).unwrap();
+        let op = state.operators.get(&id).unwrap();
+        assert_eq!(
+            (op.balance.to_string(), op.total_credited.to_string()),
+            ("12.50".into(), "12.50".into())
+        );
+        assert_eq!(state.transactions.len(), 2);
+        assert_eq!(
+            state.operators.changed().len(),
+            1,
+            "one row per operator, however many events"
+        );
+    }
+
+    #[test]
+    fn a_credit_or_charge_that_does_not_add_up_is_refused() {
+        let id = OperatorId::new();
+        let mut state = registered(id);
+        let refused = state
+            .apply(&event(id, 2, credit("10.00", "10.01")))
+            .unwrap_err();
+        assert!(
+            matches!(refused, Error::Unjustified { sequence: 2, .. }),
+            "{refused}"
+        );
+
+        // A refused event stops the whole batch, so each case starts from fresh state.
+        let credited = || {
+            let mut state = registered(id);
+            state
+                .apply(&event(id, 2, credit("10.00", "10.00")))
+                .unwrap();
+            state
+        };
+        let charge = |total: &str, after: &str| OperatorEvent::GameAuthorized {
+            session_id: ledger_core::ids::SessionId::parse(&format!(
+                "{id}_1763728200000_abcdefABCDEF0123"
+            ))
+            .unwrap(),
+            authorization_token: ledger_core::ids::AuthorizationToken::new(),
+            app_id: AppId::new(),
+            app_name: "a".to_owned(),
+            site_id: SiteId::new(),
+            player_count: 2,
+            unit_price: Money::parse("3.00").unwrap(),
+            total_cost: Money::parse(total).unwrap(),
+            balance_after: Money::parse(after).unwrap(),
+            authorized_at: at(2),
+        };
+        assert!(
+            credited()
+                .apply(&event(id, 3, charge("5.00", "5.00")))
+                .is_err(),
+            "price × players"
+        );
+        assert!(
+            credited()
+                .apply(&event(id, 3, charge("6.00", "5.00")))
+                .is_err(),
+            "balance_after"
+        );
+        let mut state = credited();
+        state.apply(&event(id, 3, charge("6.00", "4.00"))).unwrap();
+        assert_eq!(state.operators.get(&id).unwrap().games, 1);
+    }
+
+    #[test]
+    fn an_event_that_references_something_unknown_is_refused() {
+        let id = OperatorId::new();
+        let mut state = registered(id);
+        let ended = OperatorEvent::GameEnded {
+            session_id: ledger_core::ids::SessionId::parse(&format!(
+                "{id}_1763728200000_abcdefABCDEF0123"
+            ))
+            .unwrap(),
+            duration_seconds: 5,
+            ended_at: at(3),
+        };
+        assert!(state.apply(&event(id, 2, ended)).is_err());
+        let mut state = registered(id);
+        let rotated = OperatorEvent::CredentialRotated {
+            key_id: KeyId("mrk_new".to_owned()),
+            fingerprint: "f".to_owned(),
+            retired: vec![ledger_core::operator::RetiredKey {
+                key_id: KeyId("mrk_unknown".to_owned()),
+                ends_at: at(9),
+            }],
+            rotated_at: at(4),
+        };
+        assert!(state.apply(&event(id, 2, rotated)).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The projector: tails the event store and keeps the read models (schema `read`) true.
 //!
 //! It reads events in commit order, `(tx_id, position)`, and only those below the oldest
-//! transaction still running, so an event whose transaction commits late is never skipped.
+//! transaction still running in this database, so an event whose transaction commits late is
+//! never skipped; a stream event that sorts before its predecessor is applied after it.
 //! Each batch is folded in memory, with a pair assertion on every money event, and its rows
 //! and the checkpoint are written in one transaction under an advisory lock: a crash loses or
 //! doubles nothing, and a rebuild or a second projector can never interleave with it.
@@ -9,18 +10,18 @@
 //! hash chain and diffs the read tables against a replay.
 //!
 //! Layout:
-//! - [`batch`]: [`project_next_batch`], one transaction per batch; the step function.
+//! - `batch`: [`project_next_batch`], one transaction per batch; the step function.
 //! - `source`: reading events (the gap-free tail, stream gap fills) and decoding payloads.
 //! - `fold`: the in-memory fold and its pair assertions; no IO.
 //! - `rows`: one struct per read table and the loading of current rows.
 //! - `write`: bulk upserts of a folded batch.
 //! - `tables`: names, keys and columns of the read tables.
-//! - [`checkpoint`]: where a read schema stands.
-//! - [`run`]: the tailing loop (LISTEN/NOTIFY plus a poll fallback) and graceful shutdown.
-//! - [`rebuild`]: replay into a fresh schema and swap.
-//! - [`verify`]: hash chains, read tables against a replay, balances against the events.
-//! - [`settings`]: the binary's typed settings.
-//! - [`error`]: what can stop a batch.
+//! - `checkpoint`: where a read schema stands.
+//! - `run`: the tailing loop (LISTEN/NOTIFY plus a poll fallback) and graceful shutdown.
+//! - `rebuild`: replay into a fresh schema and swap.
+//! - `verify`: hash chains, read tables against a replay, balances against the events.
+//! - `settings`: the binary's typed settings.
+//! - `error`: what can stop a batch.
 
 pub mod batch;
 pub mod checkpoint;
@@ -49,11 +50,36 @@ pub const READ_SCHEMA: &str = migrations::READ_SCHEMA;
 /// SQL (`search_path`, `ALTER SCHEMA`) without quoting surprises.
 pub(crate) fn check_schema_name(schema: &str) -> Result<(), Error> {
     let mut bytes = schema.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
     let rest_ok = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if first_ok && rest_ok && schema.len() <= 63 {
         Ok(())
     } else {
         Err(Error::SchemaName(schema.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_lower_case_identifiers_are_accepted_as_schema_names() {
+        for good in ["read", "read_next", "_x1"] {
+            assert!(check_schema_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Read",
+            "1read",
+            "read;drop",
+            "read next",
+            "\"read\"",
+            &"x".repeat(64),
+        ] {
+            assert!(check_schema_name(bad).is_err(), "{bad}");
+        }
     }
 }

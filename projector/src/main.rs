@@ -37,16 +37,31 @@ async fn main() -> anyhow::Result<ExitCode> {
     if let Some(path) = &cli.config {
         figment = figment.merge(Toml::file_exact(path));
     }
-    let settings: Settings = figment.merge(Env::prefixed("MR_")).extract().context("settings")?;
+    let settings: Settings = figment
+        .merge(Env::prefixed("MR_"))
+        .extract()
+        .context("settings")?;
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&settings.log_filter).context("log_filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&settings.log_filter).context("log_filter")?,
+        )
         .init();
 
-    let config: tokio_postgres::Config = settings.database_url.expose().parse().context("database_url")?;
-    let (mut client, connection) = config.connect(tokio_postgres::NoTls).await.context("connect")?;
+    let config: tokio_postgres::Config = settings
+        .database_url
+        .expose()
+        .parse()
+        .context("database_url")?;
+    let (mut client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("connect")?;
     tokio::spawn(connection);
-    migrations::run(&mut client).await.map_err(|e| anyhow::anyhow!(e)).context("migrations")?;
+    migrations::run(&mut client)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("migrations")?;
 
     let schema = settings.read_schema.as_str();
     match cli.command {

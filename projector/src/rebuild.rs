@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use crate::batch::{self, BATCH_SIZE};
-use crate::checkpoint::EventKey;
+use crate::source::Until;
 use crate::{Error, Step, check_schema_name, project_next_batch};
 
 /// Schema the rebuild fills before the swap.
@@ -35,8 +35,10 @@ pub async fn rebuild(client: &mut Client, schema: &str) -> Result<RebuildReport,
     let started = Instant::now();
     {
         let tx = client.transaction().await?;
-        tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {NEXT_SCHEMA} CASCADE")).await?;
-        tx.execute("SELECT public.mr_create_read_schema($1)", &[&NEXT_SCHEMA]).await?;
+        tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {NEXT_SCHEMA} CASCADE"))
+            .await?;
+        tx.execute("SELECT public.mr_create_read_schema($1)", &[&NEXT_SCHEMA])
+            .await?;
         tx.commit().await?;
     }
     let mut events = 0u64;
@@ -46,7 +48,9 @@ pub async fn rebuild(client: &mut Client, schema: &str) -> Result<RebuildReport,
     }
     let tx = client.transaction().await?;
     batch::lock(&tx).await?;
-    while let Step::Projected(n) = batch::project_in(&tx, NEXT_SCHEMA, BATCH_SIZE, EventKey::MAX).await? {
+    while let Step::Projected(n) =
+        batch::project_in(&tx, NEXT_SCHEMA, BATCH_SIZE, Until::Horizon).await?
+    {
         events += n as u64;
     }
     tx.batch_execute(&format!(
@@ -56,7 +60,15 @@ pub async fn rebuild(client: &mut Client, schema: &str) -> Result<RebuildReport,
     ))
     .await?;
     tx.commit().await?;
-    let report = RebuildReport { events, elapsed: started.elapsed() };
-    tracing::info!(events, elapsed_ms = report.elapsed.as_millis() as u64, events_per_second = report.events_per_second(), "read schema rebuilt and swapped");
+    let report = RebuildReport {
+        events,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        events,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        events_per_second = report.events_per_second(),
+        "read schema rebuilt and swapped"
+    );
     Ok(report)
 }

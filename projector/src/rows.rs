@@ -120,18 +120,26 @@ pub(crate) struct HeadsetServerRow {
 
 fn money(row: &Row, column: &str, table: &'static str) -> Result<Money, Error> {
     let value: Decimal = row.get(column);
-    Money::from_decimal(value).map_err(|e| Error::BadRow { table, reason: format!("{column} {value}: {e}") })
+    Money::from_decimal(value).map_err(|e| Error::BadRow {
+        table,
+        reason: format!("{column} {value}: {e}"),
+    })
 }
 
 fn uuid(row: &Row, column: &str) -> Uuid {
     row.get(column)
 }
 
-pub(crate) async fn operators(client: &impl GenericClient, ids: &[Uuid]) -> Result<Vec<OperatorRow>, Error> {
+pub(crate) async fn operators(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<OperatorRow>, Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = client.query("SELECT * FROM operators WHERE id = ANY($1)", &[&ids]).await?;
+    let rows = client
+        .query("SELECT * FROM operators WHERE id = ANY($1)", &[&ids])
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(OperatorRow {
@@ -160,7 +168,9 @@ pub(crate) async fn apps(client: &impl GenericClient, ids: &[Uuid]) -> Result<Ve
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = client.query("SELECT * FROM apps WHERE id = ANY($1)", &[&ids]).await?;
+    let rows = client
+        .query("SELECT * FROM apps WHERE id = ANY($1)", &[&ids])
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(AppRow {
@@ -186,7 +196,8 @@ pub(crate) async fn headset_servers(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let (operators, servers): (Vec<Uuid>, Vec<&str>) = keys.iter().map(|(o, s)| (*o, s.as_str())).unzip();
+    let (operators, servers): (Vec<Uuid>, Vec<&str>) =
+        keys.iter().map(|(o, s)| (*o, s.as_str())).unzip();
     let rows = client
         .query(
             "SELECT * FROM headset_servers WHERE (operator_id, server_id) IN \
@@ -208,11 +219,19 @@ pub(crate) async fn headset_servers(
         .collect())
 }
 
-pub(crate) async fn credentials(client: &impl GenericClient, key_ids: &[String]) -> Result<Vec<CredentialRow>, Error> {
+pub(crate) async fn credentials(
+    client: &impl GenericClient,
+    key_ids: &[String],
+) -> Result<Vec<CredentialRow>, Error> {
     if key_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = client.query("SELECT * FROM credentials WHERE key_id = ANY($1)", &[&key_ids]).await?;
+    let rows = client
+        .query(
+            "SELECT * FROM credentials WHERE key_id = ANY($1)",
+            &[&key_ids],
+        )
+        .await?;
     Ok(rows
         .iter()
         .map(|r| CredentialRow {
@@ -225,11 +244,16 @@ pub(crate) async fn credentials(client: &impl GenericClient, key_ids: &[String])
         .collect())
 }
 
-pub(crate) async fn sites(client: &impl GenericClient, ids: &[Uuid]) -> Result<Vec<SiteRow>, Error> {
+pub(crate) async fn sites(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<SiteRow>, Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = client.query("SELECT * FROM sites WHERE id = ANY($1)", &[&ids]).await?;
+    let rows = client
+        .query("SELECT * FROM sites WHERE id = ANY($1)", &[&ids])
+        .await?;
     Ok(rows
         .iter()
         .map(|r| SiteRow {
@@ -245,7 +269,10 @@ pub(crate) async fn sites(client: &impl GenericClient, ids: &[Uuid]) -> Result<V
         .collect())
 }
 
-pub(crate) async fn grants(client: &impl GenericClient, keys: &[(Uuid, Uuid)]) -> Result<Vec<GrantRow>, Error> {
+pub(crate) async fn grants(
+    client: &impl GenericClient,
+    keys: &[(Uuid, Uuid)],
+) -> Result<Vec<GrantRow>, Error> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -277,7 +304,8 @@ pub(crate) async fn usage_records(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let (operators, sessions): (Vec<Uuid>, Vec<&str>) = keys.iter().map(|(o, s)| (*o, s.as_str())).unzip();
+    let (operators, sessions): (Vec<Uuid>, Vec<&str>) =
+        keys.iter().map(|(o, s)| (*o, s.as_str())).unzip();
     let rows = client
         .query(
             "SELECT * FROM usage_records WHERE (operator_id, session_id) IN \

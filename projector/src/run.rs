@@ -27,7 +27,11 @@ pub const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Transient database errors (connection lost, serialization failure) are logged and retried
 /// on a new connection; anything else (a pair assertion, an undecodable event) stops the
 /// loop with the error, since it would fail again.
-pub async fn run(config: Config, schema: &str, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+pub async fn run(
+    config: Config,
+    schema: &str,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
     check_schema_name(schema)?;
     let mut shutdown = std::pin::pin!(shutdown);
     let wake = Arc::new(Notify::new());

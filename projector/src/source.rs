@@ -16,8 +16,8 @@ use crate::checkpoint::EventKey;
 /// The only event version the projector knows; anything else stops it (upcasters go here).
 const EVENT_VERSION: &str = "1";
 
-const COLUMNS: &str = "tx_id::text, position, aggregate_type, aggregate_id, sequence, \
-                       event_type, event_version, payload::text";
+const COLUMNS: &str = "e.tx_id::text, e.position, e.aggregate_type, e.aggregate_id, e.sequence, \
+                       e.event_type, e.event_version, e.payload::text";
 
 /// The stream an event belongs to, parsed from `aggregate_type` and `aggregate_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,10 +55,13 @@ impl StreamId {
             "Operator" => Ok(StreamId::Operator(OperatorId(uuid(aggregate_id)?))),
             "Application" => Ok(StreamId::App(AppId(uuid(aggregate_id)?))),
             "HeadsetServer" => {
-                let (operator, server) = aggregate_id
-                    .split_once('/')
-                    .ok_or_else(|| format!("headset server stream id {aggregate_id:?} lacks '/'"))?;
-                Ok(StreamId::HeadsetServer(OperatorId(uuid(operator)?), server.to_owned()))
+                let (operator, server) = aggregate_id.split_once('/').ok_or_else(|| {
+                    format!("headset server stream id {aggregate_id:?} lacks '/'")
+                })?;
+                Ok(StreamId::HeadsetServer(
+                    OperatorId(uuid(operator)?),
+                    server.to_owned(),
+                ))
             }
             other => Err(format!("unknown aggregate type {other:?}")),
         }
@@ -93,22 +96,28 @@ impl StoredEvent {
         let tx_id: &str = row.get(0);
         let position: i64 = row.get(1);
         let undecodable = |reason: String| Error::Undecodable { position, reason };
-        let tx_id = tx_id.parse().map_err(|_| undecodable(format!("tx_id {tx_id:?}")))?;
+        let tx_id = tx_id
+            .parse()
+            .map_err(|_| undecodable(format!("tx_id {tx_id:?}")))?;
         let stream = StreamId::parse(row.get(2), row.get(3)).map_err(undecodable)?;
         let event_type: &str = row.get(5);
         let event_version: &str = row.get(6);
         if event_version != EVENT_VERSION {
-            return Err(undecodable(format!("unknown event_version {event_version:?}")));
+            return Err(undecodable(format!(
+                "unknown event_version {event_version:?}"
+            )));
         }
         let text: &str = row.get(7);
         let (payload, decoded_type) = match stream {
             StreamId::Operator(_) => {
-                let e: OperatorEvent = serde_json::from_str(text).map_err(|e| undecodable(e.to_string()))?;
+                let e: OperatorEvent =
+                    serde_json::from_str(text).map_err(|e| undecodable(e.to_string()))?;
                 let t = e.event_type();
                 (Payload::Operator(e), t)
             }
             StreamId::App(_) => {
-                let e: AppEvent = serde_json::from_str(text).map_err(|e| undecodable(e.to_string()))?;
+                let e: AppEvent =
+                    serde_json::from_str(text).map_err(|e| undecodable(e.to_string()))?;
                 let t = e.event_type();
                 (Payload::App(e), t)
             }
@@ -120,35 +129,93 @@ impl StoredEvent {
             }
         };
         if decoded_type != event_type {
-            return Err(undecodable(format!("event_type {event_type:?} but payload is {decoded_type}")));
+            return Err(undecodable(format!(
+                "event_type {event_type:?} but payload is {decoded_type}"
+            )));
         }
-        Ok(StoredEvent { key: EventKey { tx_id, position }, stream, sequence: row.get(4), payload })
+        Ok(StoredEvent {
+            key: EventKey { tx_id, position },
+            stream,
+            sequence: row.get(4),
+            payload,
+        })
     }
 }
 
-/// The next `limit` events after `after` and up to `upto`, in `(tx_id, position)` order.
+/// The visibility horizon of this database, as an `xid8`: every transaction below it has
+/// finished, except transactions of other databases, which can never append to our events.
 ///
-/// Only events of transactions older than the oldest one still running are read: everything
-/// below that horizon has committed (or aborted and is invisible), so no event can appear
-/// behind the checkpoint later.
+/// It is `pg_snapshot_xmin(pg_current_snapshot())` but for in-progress transactions that
+/// `pg_stat_activity` shows running in another database of the cluster (xids are
+/// cluster-wide, so one long transaction anywhere would otherwise stall this projector).
+/// An in-progress xid whose backend is not seen there (hidden by privileges, a prepared
+/// transaction, or newer than the activity read) keeps the horizon below it: the check can
+/// only err on the side of waiting. Callers read `pg_stat_activity` once before this
+/// statement ([`note_activity`]): PostgreSQL keeps that read for the whole transaction, so
+/// every xid of the statement's snapshot that was running then is classified correctly,
+/// and one that finished in between is not in the snapshot at all.
+const HORIZON: &str = "(SELECT coalesce( \
+        (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x \
+         WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
+             WHERE a.backend_xid::text::bigint = (x::text::numeric % 4294967296)::bigint \
+               AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))), \
+        pg_snapshot_xmax(s.snap)) \
+     FROM (SELECT pg_current_snapshot() AS snap) s)";
+
+/// Takes the transaction's view of `pg_stat_activity` now, before the tail's snapshot.
+pub(crate) async fn note_activity(client: &impl GenericClient) -> Result<(), Error> {
+    client
+        .execute("SELECT count(backend_xid) FROM pg_stat_activity", &[])
+        .await?;
+    Ok(())
+}
+
+/// Which events the tail may hand over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Everything below the [`HORIZON`], whose events have all committed (or aborted and are
+    /// invisible), so no event can appear behind the checkpoint later.
+    Horizon,
+    /// Everything up to this key: a checkpoint that a projector has already passed, so its
+    /// events are final and visible to any later snapshot.
+    Passed(EventKey),
+}
+
+/// The next `limit` events after `after`, in `(tx_id, position)` order.
 pub(crate) async fn tail(
     client: &impl GenericClient,
     after: EventKey,
-    upto: EventKey,
+    until: Until,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, Error> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM public.events \
-                 WHERE (tx_id, position) > ($1::text::xid8, $2) \
-                   AND (tx_id, position) <= ($3::text::xid8, $4) \
-                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY tx_id, position LIMIT $5"
-            ),
-            &[&after.tx_id.to_string(), &after.position, &upto.tx_id.to_string(), &upto.position, &limit],
-        )
-        .await?;
+    let after_tx = after.tx_id.to_string();
+    let rows = match until {
+        Until::Horizon => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM public.events e \
+                         WHERE (e.tx_id, e.position) > ($1::text::xid8, $2) AND e.tx_id < {HORIZON} \
+                         ORDER BY e.tx_id, e.position LIMIT $3"
+                    ),
+                    &[&after_tx, &after.position, &limit],
+                )
+                .await?
+        }
+        Until::Passed(upto) => {
+            client
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM public.events e \
+                         WHERE (e.tx_id, e.position) > ($1::text::xid8, $2) \
+                           AND (e.tx_id, e.position) <= ($3::text::xid8, $4) \
+                         ORDER BY e.tx_id, e.position LIMIT $5"
+                    ),
+                    &[&after_tx, &after.position, &upto.tx_id.to_string(), &upto.position, &limit],
+                )
+                .await?
+        }
+    };
     rows.iter().map(StoredEvent::decode).collect()
 }
 
@@ -165,7 +232,10 @@ pub(crate) struct Missing {
 /// They exist and have committed: a stream's event is appended only after its predecessor
 /// committed, so a predecessor can only sort later in the tail when its transaction id is
 /// younger, never be invisible.
-pub(crate) async fn fill(client: &impl GenericClient, missing: &[Missing]) -> Result<Vec<StoredEvent>, Error> {
+pub(crate) async fn fill(
+    client: &impl GenericClient,
+    missing: &[Missing],
+) -> Result<Vec<StoredEvent>, Error> {
     if missing.is_empty() {
         return Ok(Vec::new());
     }

@@ -16,8 +16,21 @@ pub(crate) const OPERATORS: Table = Table {
     name: "operators",
     key: &["id"],
     columns: &[
-        "id", "username", "name", "phone", "email", "category", "status", "locked_at", "lock_reason",
-        "balance", "total_credited", "total_charged", "games", "registered_at", "updated_at",
+        "id",
+        "username",
+        "name",
+        "phone",
+        "email",
+        "category",
+        "status",
+        "locked_at",
+        "lock_reason",
+        "balance",
+        "total_credited",
+        "total_charged",
+        "games",
+        "registered_at",
+        "updated_at",
         "last_sequence",
     ],
 };
@@ -25,37 +38,78 @@ pub(crate) const OPERATORS: Table = Table {
 pub(crate) const CREDENTIALS: Table = Table {
     name: "credentials",
     key: &["key_id"],
-    columns: &["key_id", "operator_id", "fingerprint", "issued_at", "ends_at"],
+    columns: &[
+        "key_id",
+        "operator_id",
+        "fingerprint",
+        "issued_at",
+        "ends_at",
+    ],
 };
 
 pub(crate) const SITES: Table = Table {
     name: "sites",
     key: &["id"],
-    columns: &["id", "operator_id", "name", "address", "status", "opened_at", "updated_at", "closed_at"],
+    columns: &[
+        "id",
+        "operator_id",
+        "name",
+        "address",
+        "status",
+        "opened_at",
+        "updated_at",
+        "closed_at",
+    ],
 };
 
 pub(crate) const APPS: Table = Table {
     name: "apps",
     key: &["id"],
     columns: &[
-        "id", "name", "description", "unit_price", "min_players", "max_players", "status",
-        "created_at", "updated_at", "last_sequence",
+        "id",
+        "name",
+        "description",
+        "unit_price",
+        "min_players",
+        "max_players",
+        "status",
+        "created_at",
+        "updated_at",
+        "last_sequence",
     ],
 };
 
 pub(crate) const GRANTS: Table = Table {
     name: "grants",
     key: &["operator_id", "app_id"],
-    columns: &["operator_id", "app_id", "expires_at", "status", "granted_at", "revoked_at"],
+    columns: &[
+        "operator_id",
+        "app_id",
+        "expires_at",
+        "status",
+        "granted_at",
+        "revoked_at",
+    ],
 };
 
 pub(crate) const USAGE_RECORDS: Table = Table {
     name: "usage_records",
     key: &["operator_id", "session_id"],
     columns: &[
-        "operator_id", "session_id", "site_id", "app_id", "app_name", "player_count", "unit_price",
-        "total_cost", "balance_after", "authorization_token", "authorized_at", "ended_at",
-        "duration_seconds", "position",
+        "operator_id",
+        "session_id",
+        "site_id",
+        "app_id",
+        "app_name",
+        "player_count",
+        "unit_price",
+        "total_cost",
+        "balance_after",
+        "authorization_token",
+        "authorized_at",
+        "ended_at",
+        "duration_seconds",
+        "position",
     ],
 };
 
@@ -63,7 +117,13 @@ pub(crate) const TRANSACTIONS: Table = Table {
     name: "transactions",
     key: &["position"],
     columns: &[
-        "position", "operator_id", "kind", "amount", "balance_after", "reference", "description",
+        "position",
+        "operator_id",
+        "kind",
+        "amount",
+        "balance_after",
+        "reference",
+        "description",
         "occurred_at",
     ],
 };
@@ -72,7 +132,12 @@ pub(crate) const HEADSET_SERVERS: Table = Table {
     name: "headset_servers",
     key: &["operator_id", "server_id"],
     columns: &[
-        "operator_id", "server_id", "site_id", "players_online", "version", "last_seen_at",
+        "operator_id",
+        "server_id",
+        "site_id",
+        "players_online",
+        "version",
+        "last_seen_at",
         "last_sequence",
     ],
 };
@@ -116,7 +181,10 @@ mod tests {
                 .unwrap();
             let ddl: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
             if table.name == CHECKPOINT.name {
-                assert!(table.columns.iter().all(|c| ddl.iter().any(|d| d == c)), "checkpoint: {ddl:?}");
+                assert!(
+                    table.columns.iter().all(|c| ddl.iter().any(|d| d == c)),
+                    "checkpoint: {ddl:?}"
+                );
             } else {
                 assert_eq!(table.columns, ddl, "columns of {}", table.name);
             }

@@ -16,6 +16,7 @@ use tokio_postgres::{Client, IsolationLevel};
 
 use crate::batch::{self, BATCH_SIZE};
 use crate::checkpoint::{self, Checkpoint};
+use crate::source::Until;
 use crate::tables::{self, Table};
 use crate::{Error, Step, check_schema_name};
 
@@ -122,7 +123,12 @@ pub async fn verify(client: &mut Client, schema: &str) -> Result<VerifyReport, E
 
 /// Recomputes every stream's hash chain from the stored rows.
 pub async fn verify_chains(client: &mut Client) -> Result<ChainReport, Error> {
-    let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
     let portal = tx
         .bind(
             "SELECT aggregate_type, aggregate_id, sequence, position, event_type, event_version, \
@@ -144,10 +150,18 @@ pub async fn verify_chains(client: &mut Client) -> Result<ChainReport, Error> {
             let aggregate_type: &str = row.get(0);
             let aggregate_id: &str = row.get(1);
             let sequence: i64 = row.get(2);
-            let same_stream = current.as_ref().is_some_and(|(t, i, ..)| t == aggregate_type && i == aggregate_id);
+            let same_stream = current
+                .as_ref()
+                .is_some_and(|(t, i, ..)| t == aggregate_type && i == aggregate_id);
             if !same_stream {
                 report.streams += 1;
-                current = Some((aggregate_type.to_owned(), aggregate_id.to_owned(), 0, GENESIS, false));
+                current = Some((
+                    aggregate_type.to_owned(),
+                    aggregate_id.to_owned(),
+                    0,
+                    GENESIS,
+                    false,
+                ));
             }
             let stream = current.as_mut().expect("set above");
             if stream.4 {
@@ -167,9 +181,14 @@ pub async fn verify_chains(client: &mut Client) -> Result<ChainReport, Error> {
                 },
             );
             let problem = if sequence != stream.2 + 1 {
-                Some(ChainProblem::SequenceGap { expected: stream.2 + 1 })
+                Some(ChainProblem::SequenceGap {
+                    expected: stream.2 + 1,
+                })
             } else if stored != computed {
-                Some(ChainProblem::HashMismatch { stored: chain::to_hex(stored), computed: chain::to_hex(&computed) })
+                Some(ChainProblem::HashMismatch {
+                    stored: chain::to_hex(stored),
+                    computed: chain::to_hex(&computed),
+                })
             } else {
                 None
             };
@@ -201,11 +220,21 @@ pub async fn verify_chains(client: &mut Client) -> Result<ChainReport, Error> {
 /// Replays the events up to `schema`'s checkpoint into a scratch schema and diffs the two.
 pub async fn verify_read_models(client: &mut Client, schema: &str) -> Result<ReadReport, Error> {
     check_schema_name(schema)?;
-    let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).start().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .start()
+        .await?;
     let live = checkpoint::read_schema(&tx, schema).await?;
-    tx.execute("SELECT public.mr_create_read_schema($1)", &[&SCRATCH_SCHEMA]).await?;
+    tx.execute(
+        "SELECT public.mr_create_read_schema($1)",
+        &[&SCRATCH_SCHEMA],
+    )
+    .await?;
     let mut replayed = 0u64;
-    while let Step::Projected(n) = batch::project_in(&tx, SCRATCH_SCHEMA, BATCH_SIZE, live.last).await? {
+    while let Step::Projected(n) =
+        batch::project_in(&tx, SCRATCH_SCHEMA, BATCH_SIZE, Until::Passed(live.last)).await?
+    {
         replayed += n as u64;
     }
     let mut diffs = Vec::new();
@@ -216,7 +245,12 @@ pub async fn verify_read_models(client: &mut Client, schema: &str) -> Result<Rea
     }
     let balances = recompute_balances(&tx, schema).await?;
     tx.rollback().await?;
-    Ok(ReadReport { checkpoint: live, replayed, tables: diffs, balances })
+    Ok(ReadReport {
+        checkpoint: live,
+        replayed,
+        tables: diffs,
+        balances,
+    })
 }
 
 async fn diff_table(
@@ -234,8 +268,10 @@ async fn diff_table(
         )
     };
     let (missing_sql, unexpected_sql) = (one_way(expected, actual), one_way(actual, expected));
-    let (missing, unexpected) =
-        tokio::try_join!(tx.query_one(&missing_sql, &[]), tx.query_one(&unexpected_sql, &[]))?;
+    let (missing, unexpected) = tokio::try_join!(
+        tx.query_one(&missing_sql, &[]),
+        tx.query_one(&unexpected_sql, &[])
+    )?;
     let diff = TableDiff {
         table: table.name,
         missing: missing.get(0),
@@ -273,21 +309,35 @@ async fn recompute_balances(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| BalanceMismatch { operator_id: OperatorId(r.get(0)), balance: r.get(1), recomputed: r.get(2) })
+        .map(|r| BalanceMismatch {
+            operator_id: OperatorId(r.get(0)),
+            balance: r.get(1),
+            recomputed: r.get(2),
+        })
         .collect())
 }
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.chains;
-        writeln!(f, "hash chains: {} events in {} streams, {} broken", c.events, c.streams, c.broken_streams)?;
+        writeln!(
+            f,
+            "hash chains: {} events in {} streams, {} broken",
+            c.events, c.streams, c.broken_streams
+        )?;
         for b in &c.breaks {
-            write!(f, "  {} {} sequence {} (position {}): ", b.aggregate_type, b.aggregate_id, b.sequence, b.position)?;
+            write!(
+                f,
+                "  {} {} sequence {} (position {}): ",
+                b.aggregate_type, b.aggregate_id, b.sequence, b.position
+            )?;
             match &b.problem {
                 ChainProblem::HashMismatch { stored, computed } => {
                     writeln!(f, "stored hash {stored}, computed {computed}")?;
                 }
-                ChainProblem::SequenceGap { expected } => writeln!(f, "expected sequence {expected}")?,
+                ChainProblem::SequenceGap { expected } => {
+                    writeln!(f, "expected sequence {expected}")?
+                }
             }
         }
         let r = &self.read;
@@ -302,7 +352,11 @@ impl fmt::Display for VerifyReport {
             r.balances.len()
         )?;
         for t in &r.tables {
-            writeln!(f, "  {}: {} rows missing or different, {} unexpected", t.table, t.missing, t.unexpected)?;
+            writeln!(
+                f,
+                "  {}: {} rows missing or different, {} unexpected",
+                t.table, t.missing, t.unexpected
+            )?;
             for row in &t.missing_sample {
                 writeln!(f, "    replay: {row}")?;
             }
@@ -311,8 +365,20 @@ impl fmt::Display for VerifyReport {
             }
         }
         for b in &r.balances {
-            writeln!(f, "  operator {}: balance {}, events say {}", b.operator_id, b.balance, b.recomputed)?;
+            writeln!(
+                f,
+                "  operator {}: balance {}, events say {}",
+                b.operator_id, b.balance, b.recomputed
+            )?;
         }
-        write!(f, "{}", if self.is_clean() { "OK" } else { "DIFFERENCES FOUND" })
+        write!(
+            f,
+            "{}",
+            if self.is_clean() {
+                "OK"
+            } else {
+                "DIFFERENCES FOUND"
+            }
+        )
     }
 }

@@ -13,7 +13,12 @@ pub const HEADSET_V1: &str = include_str!("../mrledger/headset/v1/headset.proto"
 mod tests {
     #[test]
     fn the_headset_service_names_the_four_calls() {
-        for call in ["rpc Authorize(", "rpc EndGame(", "rpc Config(", "rpc Heartbeat("] {
+        for call in [
+            "rpc Authorize(",
+            "rpc EndGame(",
+            "rpc Config(",
+            "rpc Heartbeat(",
+        ] {
             assert!(super::HEADSET_V1.contains(call), "{call}");
         }
         assert!(super::HEADSET_V1.contains("package mrledger.headset.v1;"));

@@ -11,7 +11,8 @@ use tokio_postgres::NoTls;
 
 /// Server used by tests; override with `MR_TEST_DATABASE_URL` (no database name).
 fn server_url() -> String {
-    std::env::var("MR_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("MR_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 /// Advisory lock key that serialises template creation across test processes.
@@ -34,7 +35,10 @@ impl TestDb {
         tokio::spawn(conn);
 
         let template = format!("mr_template_{:016x}", migrations::fingerprint());
-        admin.execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK]).await.unwrap();
+        admin
+            .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
+            .await
+            .unwrap();
         let exists = admin
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
             .await
@@ -42,13 +46,23 @@ impl TestDb {
             .is_some();
         if !exists {
             let building = format!("{template}_building");
-            admin.batch_execute(&format!("DROP DATABASE IF EXISTS {building}")).await.unwrap();
-            admin.batch_execute(&format!("CREATE DATABASE {building}")).await.unwrap();
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))
+                .await
+                .unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {building}"))
+                .await
+                .unwrap();
             {
                 let (mut client, conn) =
-                    tokio_postgres::connect(&format!("{server}/{building}"), NoTls).await.unwrap();
+                    tokio_postgres::connect(&format!("{server}/{building}"), NoTls)
+                        .await
+                        .unwrap();
                 let handle = tokio::spawn(conn);
-                migrations::run(&mut client).await.expect("migrations apply");
+                migrations::run(&mut client)
+                    .await
+                    .expect("migrations apply");
                 drop(client);
                 let _ = handle.await;
             }
@@ -63,10 +77,19 @@ impl TestDb {
             COUNTER.fetch_add(1, Ordering::Relaxed),
             uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap()
         );
-        let created = admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
-        admin.execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK]).await.unwrap();
+        let created = admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .await;
+        admin
+            .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
+            .await
+            .unwrap();
         created.expect("clone the template database");
-        TestDb { url: format!("{server}/{name}"), name, server }
+        TestDb {
+            url: format!("{server}/{name}"),
+            name,
+            server,
+        }
     }
 
     /// A connection pool on this database.
@@ -75,7 +98,9 @@ impl TestDb {
         let manager = Manager::from_config(
             config,
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         Pool::builder(manager).max_size(size).build().unwrap()
     }
@@ -94,7 +119,10 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside any async context guarantee: use a private runtime on a thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 if let Ok((admin, conn)) =
                     tokio_postgres::connect(&format!("{server}/postgres"), NoTls).await

@@ -44,13 +44,17 @@ pub async fn append<A: Aggregate>(
     let (mut sequence, mut previous): (i64, Hash) = match head {
         Some(row) => {
             let hash: Vec<u8> = row.get(1);
-            (row.get(0), hash.try_into().expect("stored hashes are 32 bytes"))
+            (
+                row.get(0),
+                hash.try_into().expect("stored hashes are 32 bytes"),
+            )
         }
         None => (0, GENESIS),
     };
     // The cqrs-es ecosystem reads metadata as a flat map of strings; sorted for stable text.
-    let metadata_text = serde_json::to_string(&metadata.to_map().into_iter().collect::<BTreeMap<_, _>>())
-        .expect("metadata serializes");
+    let metadata_text =
+        serde_json::to_string(&metadata.to_map().into_iter().collect::<BTreeMap<_, _>>())
+            .expect("metadata serializes");
 
     let mut sequences = Vec::with_capacity(events.len());
     let mut event_types = Vec::with_capacity(events.len());

@@ -68,12 +68,33 @@ impl HeadsetClient {
         session_id: Option<&str>,
         timestamp: Option<i64>,
     ) -> Reply {
-        let ts = timestamp.unwrap_or_else(|| Utc::now().timestamp()).to_string();
+        self.try_send(method, path, body, session_id, timestamp)
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// [`Self::send`], with a transport failure (refused, reset, timed out) returned instead
+    /// of panicking: the load generator counts those.
+    pub async fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        session_id: Option<&str>,
+        timestamp: Option<i64>,
+    ) -> Result<Reply, reqwest::Error> {
+        let ts = timestamp
+            .unwrap_or_else(|| Utc::now().timestamp())
+            .to_string();
         let signature = signing::sign(self.secret.as_bytes(), &ts, method, path, body);
         let url = format!("{}{}", self.base_url, path);
         let mut request = match method {
             "GET" => self.http.get(url),
-            _ => self.http.post(url).header("Content-Type", "application/json").body(body.to_vec()),
+            _ => self
+                .http
+                .post(url)
+                .header("Content-Type", "application/json")
+                .body(body.to_vec()),
         };
         request = request
             .header("X-API-Key", &self.key_id)
@@ -82,13 +103,38 @@ impl HeadsetClient {
         if let Some(session) = session_id {
             request = request.header("X-Session-ID", session);
         }
-        let response = request.send().await.expect("request reaches the server");
-        reply(response).await
+        Ok(reply(request.send().await?).await)
     }
 
-    pub async fn authorize(&self, session_id: &str, app: AppId, site: SiteId, players: i64) -> Reply {
+    pub async fn authorize(
+        &self,
+        session_id: &str,
+        app: AppId,
+        site: SiteId,
+        players: i64,
+    ) -> Reply {
+        self.try_authorize(session_id, app, site, players)
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// [`Self::authorize`], returning a transport failure instead of panicking.
+    pub async fn try_authorize(
+        &self,
+        session_id: &str,
+        app: AppId,
+        site: SiteId,
+        players: i64,
+    ) -> Result<Reply, reqwest::Error> {
         let body = json!({"app_id": app, "site_id": site, "player_count": players}).to_string();
-        self.send("POST", AUTHORIZE_PATH, body.as_bytes(), Some(session_id), None).await
+        self.try_send(
+            "POST",
+            AUTHORIZE_PATH,
+            body.as_bytes(),
+            Some(session_id),
+            None,
+        )
+        .await
     }
 
     pub async fn end(&self, session_id: &str, duration_seconds: Option<u64>) -> Reply {
@@ -96,7 +142,8 @@ impl HeadsetClient {
             Some(d) => json!({"duration_seconds": d}).to_string(),
             None => String::new(),
         };
-        self.send("POST", END_PATH, body.as_bytes(), Some(session_id), None).await
+        self.send("POST", END_PATH, body.as_bytes(), Some(session_id), None)
+            .await
     }
 
     pub async fn config(&self) -> Reply {
@@ -107,7 +154,8 @@ impl HeadsetClient {
         let body = json!({"site_id": site, "server_id": server_id,
                           "players_online": players_online, "version": "1.0.0"})
         .to_string();
-        self.send("POST", HEARTBEAT_PATH, body.as_bytes(), None, None).await
+        self.send("POST", HEARTBEAT_PATH, body.as_bytes(), None, None)
+            .await
     }
 }
 
@@ -124,5 +172,11 @@ pub async fn reply(response: reqwest::Response) -> Reply {
         .map(str::to_owned);
     let raw = response.text().await.unwrap_or_default();
     let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
-    Reply { status, replayed, retry_after, raw, body }
+    Reply {
+        status,
+        replayed,
+        retry_after,
+        raw,
+        body,
+    }
 }

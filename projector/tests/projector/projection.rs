@@ -16,12 +16,28 @@ async fn projecting_a_seeded_history_fills_every_read_table() {
     let mut client = db.client().await;
     let beat = AppFixture::new("Beat Saber", "10.00");
     let pirates = AppFixture::new("Space Pirates", "5.00");
-    append_app(&client, beat.id, &[
-        beat.created(0),
-        AppEvent::PriceChanged { old_price: money("10.00"), new_price: money("12.50"), changed_at: at(5) },
-    ])
+    append_app(
+        &client,
+        beat.id,
+        &[
+            beat.created(0),
+            AppEvent::PriceChanged {
+                old_price: money("10.00"),
+                new_price: money("12.50"),
+                changed_at: at(5),
+            },
+        ],
+    )
     .await;
-    append_app(&client, pirates.id, &[pirates.created(1), AppEvent::AppRetired { retired_at: at(6) }]).await;
+    append_app(
+        &client,
+        pirates.id,
+        &[
+            pirates.created(1),
+            AppEvent::AppRetired { retired_at: at(6) },
+        ],
+    )
+    .await;
 
     let mut op = OperatorScript::new();
     let second_key = KeyId("mrk_second".to_owned());
@@ -31,7 +47,10 @@ async fn projecting_a_seeded_history_fills_every_read_table() {
         OperatorEvent::CredentialRotated {
             key_id: second_key.clone(),
             fingerprint: "cd".repeat(32),
-            retired: vec![RetiredKey { key_id: op.key.clone(), ends_at: at(11 + 3600) }],
+            retired: vec![RetiredKey {
+                key_id: op.key.clone(),
+                ends_at: at(11 + 3600),
+            }],
             rotated_at: at(11),
         },
         OperatorEvent::SiteOpened {
@@ -46,23 +65,43 @@ async fn projecting_a_seeded_history_fills_every_read_table() {
             address: "1 Arcade Road".to_owned(),
             updated_at: at(13),
         },
-        OperatorEvent::SiteClosed { site_id: second_site, closed_at: at(14) },
+        OperatorEvent::SiteClosed {
+            site_id: second_site,
+            closed_at: at(14),
+        },
         op.grant(&beat, 15),
-        OperatorEvent::AppGranted { app_id: pirates.id, expires_at: Some(at(100_000)), granted_at: at(15) },
-        OperatorEvent::AppRevoked { app_id: pirates.id, revoked_at: at(16) },
+        OperatorEvent::AppGranted {
+            app_id: pirates.id,
+            expires_at: Some(at(100_000)),
+            granted_at: at(15),
+        },
+        OperatorEvent::AppRevoked {
+            app_id: pirates.id,
+            revoked_at: at(16),
+        },
     ]);
     let credit = op.credit("100", 20);
-    let OperatorEvent::BalanceCredited { credit_id, .. } = &credit else { unreachable!() };
+    let OperatorEvent::BalanceCredited { credit_id, .. } = &credit else {
+        unreachable!()
+    };
     let credit_id: CreditId = *credit_id;
     events.push(credit);
-    let beat_now = AppFixture { price: money("12.50"), ..beat.clone() };
+    let beat_now = AppFixture {
+        price: money("12.50"),
+        ..beat.clone()
+    };
     let (first, charge) = op.authorize(&beat_now, 2, 30);
     events.push(charge);
     events.push(op.end(&first, 300, 31));
     let (second, charge) = op.authorize(&beat_now, 3, 40);
     events.push(charge);
-    events.push(OperatorEvent::OperatorLocked { reason: "audit".to_owned(), locked_at: at(50) });
-    events.push(OperatorEvent::OperatorUnlocked { unlocked_at: at(51) });
+    events.push(OperatorEvent::OperatorLocked {
+        reason: "audit".to_owned(),
+        locked_at: at(50),
+    });
+    events.push(OperatorEvent::OperatorUnlocked {
+        unlocked_at: at(51),
+    });
     append_operator(&client, op.id, &events).await;
     append_heartbeat(&client, op.heartbeat("hs-1", 2, 41)).await;
     append_heartbeat(&client, op.heartbeat("hs-1", 4, 42)).await;
@@ -100,7 +139,10 @@ async fn projecting_a_seeded_history_fills_every_read_table() {
         .unwrap();
     assert_eq!(keys.len(), 2);
     assert_eq!(keys[0].get::<_, String>(0), op.key.0);
-    assert_eq!(keys[0].get::<_, Option<DateTime<Utc>>>(1), Some(at(11) + TimeDelta::hours(1)));
+    assert_eq!(
+        keys[0].get::<_, Option<DateTime<Utc>>>(1),
+        Some(at(11) + TimeDelta::hours(1))
+    );
     assert_eq!(keys[1].get::<_, String>(0), second_key.0);
     assert_eq!(keys[1].get::<_, Option<DateTime<Utc>>>(1), None);
 
@@ -109,22 +151,45 @@ async fn projecting_a_seeded_history_fills_every_read_table() {
         .await
         .unwrap();
     assert_eq!(sites.len(), 2);
-    assert_eq!((sites[0].get::<_, String>(1), sites[0].get::<_, String>(2)), ("Great hall".to_owned(), "open".to_owned()));
+    assert_eq!(
+        (sites[0].get::<_, String>(1), sites[0].get::<_, String>(2)),
+        ("Great hall".to_owned(), "open".to_owned())
+    );
     assert_eq!(sites[1].get::<_, String>(2), "closed");
     assert_eq!(sites[1].get::<_, Option<DateTime<Utc>>>(3), Some(at(14)));
 
-    let apps = client.query("SELECT name, unit_price::text, status FROM read.apps ORDER BY name", &[]).await.unwrap();
-    let apps: Vec<(String, String, String)> = apps.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let apps = client
+        .query(
+            "SELECT name, unit_price::text, status FROM read.apps ORDER BY name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let apps: Vec<(String, String, String)> = apps
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     assert_eq!(
         apps,
         [
-            ("Beat Saber".to_owned(), "12.50".to_owned(), "active".to_owned()),
-            ("Space Pirates".to_owned(), "5.00".to_owned(), "retired".to_owned())
+            (
+                "Beat Saber".to_owned(),
+                "12.50".to_owned(),
+                "active".to_owned()
+            ),
+            (
+                "Space Pirates".to_owned(),
+                "5.00".to_owned(),
+                "retired".to_owned()
+            )
         ]
     );
 
     let grants = client
-        .query("SELECT app_id, status, revoked_at FROM read.grants WHERE operator_id = $1", &[&op.id.as_uuid()])
+        .query(
+            "SELECT app_id, status, revoked_at FROM read.grants WHERE operator_id = $1",
+            &[&op.id.as_uuid()],
+        )
         .await
         .unwrap();
     assert_eq!(grants.len(), 2, "a revoked grant is kept");
@@ -164,19 +229,42 @@ async fn projecting_a_seeded_history_fills_every_read_table() {
         )
         .await
         .unwrap();
-    let txs: Vec<(String, String, String, String, String)> =
-        txs.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
+    let txs: Vec<(String, String, String, String, String)> = txs
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
     assert_eq!(
         txs,
         [
-            ("credit".into(), "100.00".into(), "100.00".into(), credit_id.to_string(), "bank transfer".into()),
-            ("charge".into(), "25.00".into(), "75.00".into(), first.to_string(), "Beat Saber (2 players)".into()),
-            ("charge".into(), "37.50".into(), "37.50".into(), second.to_string(), "Beat Saber (3 players)".into()),
+            (
+                "credit".into(),
+                "100.00".into(),
+                "100.00".into(),
+                credit_id.to_string(),
+                "bank transfer".into()
+            ),
+            (
+                "charge".into(),
+                "25.00".into(),
+                "75.00".into(),
+                first.to_string(),
+                "Beat Saber (2 players)".into()
+            ),
+            (
+                "charge".into(),
+                "37.50".into(),
+                "37.50".into(),
+                second.to_string(),
+                "Beat Saber (3 players)".into()
+            ),
         ]
     );
 
     let server = client
-        .query_one("SELECT players_online, last_seen_at, site_id, last_sequence FROM read.headset_servers", &[])
+        .query_one(
+            "SELECT players_online, last_seen_at, site_id, last_sequence FROM read.headset_servers",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(server.get::<_, i32>(0), 4);
@@ -184,7 +272,10 @@ async fn projecting_a_seeded_history_fills_every_read_table() {
     assert_eq!(server.get::<_, uuid::Uuid>(2), op.site.as_uuid());
     assert_eq!(server.get::<_, i64>(3), 2);
 
-    assert_eq!(count(&client, "SELECT events FROM read.checkpoint").await, total as i64 + 1);
+    assert_eq!(
+        count(&client, "SELECT events FROM read.checkpoint").await,
+        total as i64 + 1
+    );
 }
 
 #[tokio::test]
@@ -205,14 +296,31 @@ async fn an_event_whose_older_transaction_commits_last_is_projected_not_skipped(
 
     // B has committed, but A is older and still open: reading B now would move the
     // checkpoint past A's lower positions. The tail holds B back.
-    assert_eq!(project_next_batch(&mut projector, READ_SCHEMA).await.unwrap(), Step::CaughtUp);
-    assert_eq!(count(&projector, "SELECT count(*) FROM read.operators").await, 0);
+    assert_eq!(
+        project_next_batch(&mut projector, READ_SCHEMA)
+            .await
+            .unwrap(),
+        Step::CaughtUp
+    );
+    assert_eq!(
+        count(&projector, "SELECT count(*) FROM read.operators").await,
+        0
+    );
 
     tx_a.commit().await.unwrap();
     assert_eq!(project_all(&mut projector, READ_SCHEMA).await, 6);
-    assert_eq!(count(&projector, "SELECT count(*) FROM read.operators").await, 2);
-    assert_eq!(count(&projector, "SELECT count(*) FROM read.credentials").await, 2);
-    assert_eq!(count(&projector, "SELECT events FROM read.checkpoint").await, 6);
+    assert_eq!(
+        count(&projector, "SELECT count(*) FROM read.operators").await,
+        2
+    );
+    assert_eq!(
+        count(&projector, "SELECT count(*) FROM read.credentials").await,
+        2
+    );
+    assert_eq!(
+        count(&projector, "SELECT events FROM read.checkpoint").await,
+        6
+    );
 }
 
 #[tokio::test]
@@ -238,18 +346,36 @@ async fn a_stream_event_that_sorts_before_its_predecessor_is_applied_in_sequence
 
     // One event per batch, so #5 and #4 land in different batches.
     let mut steps = 0;
-    while let Step::Projected(n) = project_batch_of(&mut projector, READ_SCHEMA, 1).await.unwrap() {
+    while let Step::Projected(n) = project_batch_of(&mut projector, READ_SCHEMA, 1)
+        .await
+        .unwrap()
+    {
         assert_eq!(n, 1);
         steps += 1;
     }
     assert_eq!(steps, 3);
     let row = projector
-        .query_one("SELECT balance::text, total_credited::text, last_sequence FROM read.operators", &[])
+        .query_one(
+            "SELECT balance::text, total_credited::text, last_sequence FROM read.operators",
+            &[],
+        )
         .await
         .unwrap();
-    assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, i64>(2)), ("30.00".into(), "30.00".into(), 5));
-    assert_eq!(count(&projector, "SELECT count(*) FROM read.transactions").await, 2);
-    let report = projector::verify(&mut projector, READ_SCHEMA).await.unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, i64>(2)
+        ),
+        ("30.00".into(), "30.00".into(), 5)
+    );
+    assert_eq!(
+        count(&projector, "SELECT count(*) FROM read.transactions").await,
+        2
+    );
+    let report = projector::verify(&mut projector, READ_SCHEMA)
+        .await
+        .unwrap();
     assert!(report.is_clean(), "{report}");
 }
 
@@ -259,16 +385,29 @@ async fn a_projector_killed_mid_batch_then_restarted_loses_and_doubles_nothing()
     let admin = db.client().await;
     let total = seed_many(&admin, 3, 20).await;
     let mut victim = db.client().await;
-    let victim_pid: i32 = victim.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let victim_pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
 
     // Hold the checkpoint row, so the batch is caught after writing its rows and before
     // moving the checkpoint and committing; then kill its backend there.
     let mut blocker = db.client().await;
     let block = blocker.transaction().await.unwrap();
-    block.batch_execute("SELECT 1 FROM read.checkpoint FOR UPDATE").await.unwrap();
+    block
+        .batch_execute("SELECT 1 FROM read.checkpoint FOR UPDATE")
+        .await
+        .unwrap();
     let batch = tokio::spawn(async move { project_next_batch(&mut victim, READ_SCHEMA).await });
     let waited = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        while count(&admin, &format!("SELECT count(*) FROM pg_locks WHERE pid = {victim_pid} AND NOT granted")).await == 0 {
+        while count(
+            &admin,
+            &format!("SELECT count(*) FROM pg_locks WHERE pid = {victim_pid} AND NOT granted"),
+        )
+        .await
+            == 0
+        {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     })
@@ -278,22 +417,45 @@ async fn a_projector_killed_mid_batch_then_restarted_loses_and_doubles_nothing()
         "SELECT count(*) FROM pg_stat_activity WHERE pid = {victim_pid} AND backend_xid IS NOT NULL"
     ))
     .await;
-    assert_eq!(wrote_some, 1, "the batch had already written rows when it was killed");
-    admin.execute("SELECT pg_terminate_backend($1)", &[&victim_pid]).await.unwrap();
+    assert_eq!(
+        wrote_some, 1,
+        "the batch had already written rows when it was killed"
+    );
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&victim_pid])
+        .await
+        .unwrap();
     let killed = batch.await.unwrap();
     assert!(killed.is_err(), "the killed batch reports an error");
     block.rollback().await.unwrap();
     assert_eq!(count(&admin, "SELECT events FROM read.checkpoint").await, 0);
-    assert_eq!(count(&admin, "SELECT count(*) FROM read.operators").await, 0);
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM read.operators").await,
+        0
+    );
 
     // Restart: a new connection picks up from the checkpoint.
     let mut restarted = db.client().await;
     assert_eq!(project_all(&mut restarted, READ_SCHEMA).await, total);
-    assert_eq!(count(&admin, "SELECT events FROM read.checkpoint").await, total as i64);
-    assert_eq!(count(&admin, "SELECT count(*) FROM read.transactions").await, 3 * 21);
-    assert_eq!(count(&admin, "SELECT count(*) FROM read.usage_records").await, 3 * 20);
-    assert_eq!(count(&admin, "SELECT sum(games)::bigint FROM read.operators").await, 3 * 20);
-    let report = projector::verify(&mut restarted, READ_SCHEMA).await.unwrap();
+    assert_eq!(
+        count(&admin, "SELECT events FROM read.checkpoint").await,
+        total as i64
+    );
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM read.transactions").await,
+        3 * 21
+    );
+    assert_eq!(
+        count(&admin, "SELECT count(*) FROM read.usage_records").await,
+        3 * 20
+    );
+    assert_eq!(
+        count(&admin, "SELECT sum(games)::bigint FROM read.operators").await,
+        3 * 20
+    );
+    let report = projector::verify(&mut restarted, READ_SCHEMA)
+        .await
+        .unwrap();
     assert!(report.is_clean(), "{report}");
 }
 
@@ -304,9 +466,15 @@ async fn two_projectors_running_together_apply_each_event_once() {
     let total = seed_many(&seeder, 4, 600).await;
     let mut one = db.client().await;
     let mut two = db.client().await;
-    let (a, b) = tokio::join!(project_all(&mut one, READ_SCHEMA), project_all(&mut two, READ_SCHEMA));
+    let (a, b) = tokio::join!(
+        project_all(&mut one, READ_SCHEMA),
+        project_all(&mut two, READ_SCHEMA)
+    );
     assert_eq!(a + b, total);
-    assert_eq!(count(&seeder, "SELECT count(*) FROM read.transactions").await, 4 * 601);
+    assert_eq!(
+        count(&seeder, "SELECT count(*) FROM read.transactions").await,
+        4 * 601
+    );
     let report = projector::verify(&mut one, READ_SCHEMA).await.unwrap();
     assert!(report.is_clean(), "{report}");
 }
@@ -326,15 +494,42 @@ async fn a_money_event_whose_balance_does_not_add_up_stops_the_batch_and_writes_
     });
     let positions = append_operator(&client, op.id, &events).await;
 
-    let error = project_next_batch(&mut client, READ_SCHEMA).await.unwrap_err();
+    let error = project_next_batch(&mut client, READ_SCHEMA)
+        .await
+        .unwrap_err();
     match error {
-        Error::Unjustified { position, sequence, .. } => {
+        Error::Unjustified {
+            position, sequence, ..
+        } => {
             assert_eq!((position, sequence), (positions[3], 4));
         }
         other => panic!("expected a refused event, got {other}"),
     }
-    assert_eq!(count(&client, "SELECT events FROM read.checkpoint").await, 0);
-    assert_eq!(count(&client, "SELECT count(*) FROM read.operators").await, 0);
+    assert_eq!(
+        count(&client, "SELECT events FROM read.checkpoint").await,
+        0
+    );
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM read.operators").await,
+        0
+    );
     // It stays stopped: the same batch is refused again.
     assert!(project_next_batch(&mut client, READ_SCHEMA).await.is_err());
+}
+
+#[tokio::test]
+async fn an_open_transaction_in_another_database_does_not_hold_the_projector_back() {
+    let db = TestDb::new().await;
+    let elsewhere = TestDb::new().await;
+    let mut other = elsewhere.client().await;
+    let open = other.transaction().await.unwrap();
+    let stranger = OperatorScript::new();
+    append_operator(&open, stranger.id, &stranger.register(0)).await;
+
+    // Appended after the other database's transaction took its (cluster-wide) xid.
+    let mut client = db.client().await;
+    let op = OperatorScript::new();
+    append_operator(&client, op.id, &op.register(1)).await;
+    assert_eq!(project_all(&mut client, READ_SCHEMA).await, 3);
+    open.rollback().await.unwrap();
 }

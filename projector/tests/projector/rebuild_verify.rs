@@ -50,7 +50,12 @@ async fn rebuild_yields_identical_tables_and_leaves_no_scratch_schema() {
     events.push(op.credit("5", 101));
     append_operator(&client, op.id, &events).await;
     assert_eq!(project_all(&mut client, READ_SCHEMA).await, 4);
-    assert!(projector::verify(&mut client, READ_SCHEMA).await.unwrap().is_clean());
+    assert!(
+        projector::verify(&mut client, READ_SCHEMA)
+            .await
+            .unwrap()
+            .is_clean()
+    );
 }
 
 #[tokio::test]
@@ -68,7 +73,14 @@ async fn verify_passes_on_a_clean_projection_and_leaves_nothing_behind() {
     assert_eq!(report.read.replayed, projected as u64);
     assert_eq!(report.chains.events, projected as u64 + 3);
     assert_eq!(report.chains.broken_streams, 0);
-    assert_eq!(count(&client, "SELECT count(*) FROM pg_namespace WHERE nspname = 'read_verify'").await, 0);
+    assert_eq!(
+        count(
+            &client,
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'read_verify'"
+        )
+        .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -79,19 +91,39 @@ async fn verify_reports_a_read_row_altered_by_update() {
     project_all(&mut client, READ_SCHEMA).await;
 
     client
-        .execute("UPDATE read.operators SET balance = balance + 1 WHERE id = $1", &[&op.id.as_uuid()])
+        .execute(
+            "UPDATE read.operators SET balance = balance + 1 WHERE id = $1",
+            &[&op.id.as_uuid()],
+        )
         .await
         .unwrap();
-    client.execute("UPDATE read.usage_records SET duration_seconds = 61 WHERE operator_id = $1", &[&op.id.as_uuid()]).await.unwrap();
+    client
+        .execute(
+            "UPDATE read.usage_records SET duration_seconds = 61 WHERE operator_id = $1",
+            &[&op.id.as_uuid()],
+        )
+        .await
+        .unwrap();
 
     let report = projector::verify(&mut client, READ_SCHEMA).await.unwrap();
     assert!(!report.is_clean());
     assert!(report.chains.is_clean(), "the events themselves are intact");
-    let tables: Vec<(&str, i64, i64)> = report.read.tables.iter().map(|t| (t.table, t.missing, t.unexpected)).collect();
+    let tables: Vec<(&str, i64, i64)> = report
+        .read
+        .tables
+        .iter()
+        .map(|t| (t.table, t.missing, t.unexpected))
+        .collect();
     assert_eq!(tables, [("operators", 1, 1), ("usage_records", 1, 1)]);
     let operators = &report.read.tables[0];
-    assert!(operators.missing_sample[0].contains("\"balance\":88.00"), "{report}");
-    assert!(operators.unexpected_sample[0].contains("\"balance\":89.00"), "{report}");
+    assert!(
+        operators.missing_sample[0].contains("\"balance\":88.00"),
+        "{report}"
+    );
+    assert!(
+        operators.unexpected_sample[0].contains("\"balance\":89.00"),
+        "{report}"
+    );
     assert_eq!(report.read.balances.len(), 1);
     assert_eq!(report.read.balances[0].operator_id, op.id);
     assert_eq!(report.read.balances[0].balance.to_string(), "89.00");
@@ -107,7 +139,10 @@ async fn the_hash_chain_check_finds_an_altered_payload() {
     let (op, positions) = seed_mixed(&client).await;
     let credit_position = positions[4];
     let stored: String = client
-        .query_one("SELECT event_type FROM events WHERE position = $1", &[&credit_position])
+        .query_one(
+            "SELECT event_type FROM events WHERE position = $1",
+            &[&credit_position],
+        )
         .await
         .unwrap()
         .get(0);
@@ -128,7 +163,12 @@ async fn the_hash_chain_check_finds_an_altered_payload() {
     assert_eq!(report.broken_streams, 1);
     let broken = &report.breaks[0];
     assert_eq!(
-        (broken.aggregate_type.as_str(), broken.aggregate_id.as_str(), broken.sequence, broken.position),
+        (
+            broken.aggregate_type.as_str(),
+            broken.aggregate_id.as_str(),
+            broken.sequence,
+            broken.position
+        ),
         ("Operator", op.id.to_string().as_str(), 5, credit_position)
     );
     assert!(matches!(broken.problem, ChainProblem::HashMismatch { .. }));
@@ -151,7 +191,10 @@ async fn the_hash_chain_check_finds_a_removed_event() {
     let report = projector::verify::verify_chains(&mut client).await.unwrap();
     assert_eq!(report.broken_streams, 1);
     let broken = &report.breaks[0];
-    assert_eq!((broken.aggregate_id.clone(), broken.sequence), (op.id.to_string(), 5));
+    assert_eq!(
+        (broken.aggregate_id.clone(), broken.sequence),
+        (op.id.to_string(), 5)
+    );
     assert_eq!(broken.problem, ChainProblem::SequenceGap { expected: 4 });
 }
 
@@ -172,7 +215,10 @@ async fn replaying_20k_events_reports_its_speed() {
         report.elapsed,
         report.events_per_second()
     );
-    assert_eq!(count(&client, "SELECT sum(games)::bigint FROM read.operators").await, 20 * 650);
+    assert_eq!(
+        count(&client, "SELECT sum(games)::bigint FROM read.operators").await,
+        20 * 650
+    );
     let verifying = Instant::now();
     let verified = projector::verify(&mut client, READ_SCHEMA).await.unwrap();
     assert!(verified.is_clean(), "{verified}");

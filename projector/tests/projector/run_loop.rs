@@ -15,7 +15,10 @@ async fn wait_for_checkpoint(client: &tokio_postgres::Client, events: i64) {
         }
     })
     .await;
-    assert!(reached.is_ok(), "the run loop did not project {events} events");
+    assert!(
+        reached.is_ok(),
+        "the run loop did not project {events} events"
+    );
 }
 
 #[tokio::test]
@@ -48,9 +51,14 @@ async fn the_run_loop_projects_notified_events_and_stops_on_shutdown() {
     append_operator(&client, op.id, &[credit]).await;
     open.commit().await.unwrap();
     wait_for_checkpoint(&client, 8).await;
-    assert_eq!(count(&client, "SELECT count(*) FROM read.operators").await, 2);
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM read.operators").await,
+        2
+    );
 
     stop.send(()).unwrap();
-    let result = tokio::time::timeout(Duration::from_secs(10), running).await.expect("stops promptly");
+    let result = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("stops promptly");
     result.unwrap().unwrap();
 }

@@ -20,24 +20,47 @@ pub fn money(text: &str) -> Money {
     Money::parse(text).unwrap()
 }
 
-pub async fn append_operator(client: &impl GenericClient, id: OperatorId, events: &[OperatorEvent]) -> Vec<i64> {
-    tests::events::append::<Operator>(client, &id.to_string(), events, &tests::events::metadata(at(0)))
-        .await
-        .unwrap()
+pub async fn append_operator(
+    client: &impl GenericClient,
+    id: OperatorId,
+    events: &[OperatorEvent],
+) -> Vec<i64> {
+    tests::events::append::<Operator>(
+        client,
+        &id.to_string(),
+        events,
+        &tests::events::metadata(at(0)),
+    )
+    .await
+    .unwrap()
 }
 
 pub async fn append_app(client: &impl GenericClient, id: AppId, events: &[AppEvent]) -> Vec<i64> {
-    tests::events::append::<Application>(client, &id.to_string(), events, &tests::events::metadata(at(0)))
-        .await
-        .unwrap()
+    tests::events::append::<Application>(
+        client,
+        &id.to_string(),
+        events,
+        &tests::events::metadata(at(0)),
+    )
+    .await
+    .unwrap()
 }
 
 pub async fn append_heartbeat(client: &impl GenericClient, event: HeadsetServerEvent) -> Vec<i64> {
-    let HeadsetServerEvent::HeartbeatReceived { operator_id, server_id, .. } = &event;
+    let HeadsetServerEvent::HeartbeatReceived {
+        operator_id,
+        server_id,
+        ..
+    } = &event;
     let stream = HeadsetServer::stream_id(*operator_id, server_id);
-    tests::events::append::<HeadsetServer>(client, &stream, &[event], &tests::events::metadata(at(0)))
-        .await
-        .unwrap()
+    tests::events::append::<HeadsetServer>(
+        client,
+        &stream,
+        &[event],
+        &tests::events::metadata(at(0)),
+    )
+    .await
+    .unwrap()
 }
 
 /// A catalog app.
@@ -50,7 +73,11 @@ pub struct AppFixture {
 
 impl AppFixture {
     pub fn new(name: &str, price: &str) -> AppFixture {
-        AppFixture { id: AppId::new(), name: name.to_owned(), price: money(price) }
+        AppFixture {
+            id: AppId::new(),
+            name: name.to_owned(),
+            price: money(price),
+        }
     }
 
     pub fn created(&self, seconds: i64) -> AppEvent {
@@ -114,7 +141,11 @@ impl OperatorScript {
     }
 
     pub fn grant(&self, app: &AppFixture, seconds: i64) -> OperatorEvent {
-        OperatorEvent::AppGranted { app_id: app.id, expires_at: None, granted_at: at(seconds) }
+        OperatorEvent::AppGranted {
+            app_id: app.id,
+            expires_at: None,
+            granted_at: at(seconds),
+        }
     }
 
     pub fn credit(&mut self, amount: &str, seconds: i64) -> OperatorEvent {
@@ -131,10 +162,21 @@ impl OperatorScript {
 
     pub fn next_session(&mut self, seconds: i64) -> SessionId {
         self.sessions += 1;
-        SessionId::parse(&format!("{}_{}_{:016}", self.id, at(seconds).timestamp_millis(), self.sessions)).unwrap()
+        SessionId::parse(&format!(
+            "{}_{}_{:016}",
+            self.id,
+            at(seconds).timestamp_millis(),
+            self.sessions
+        ))
+        .unwrap()
     }
 
-    pub fn authorize(&mut self, app: &AppFixture, players: u32, seconds: i64) -> (SessionId, OperatorEvent) {
+    pub fn authorize(
+        &mut self,
+        app: &AppFixture,
+        players: u32,
+        seconds: i64,
+    ) -> (SessionId, OperatorEvent) {
         let session_id = self.next_session(seconds);
         let total_cost = app.price.times(players).unwrap();
         self.balance = self.balance.checked_sub(total_cost).unwrap();
@@ -153,8 +195,17 @@ impl OperatorScript {
         (session_id, event)
     }
 
-    pub fn end(&self, session_id: &SessionId, duration_seconds: u64, seconds: i64) -> OperatorEvent {
-        OperatorEvent::GameEnded { session_id: session_id.clone(), duration_seconds, ended_at: at(seconds) }
+    pub fn end(
+        &self,
+        session_id: &SessionId,
+        duration_seconds: u64,
+        seconds: i64,
+    ) -> OperatorEvent {
+        OperatorEvent::GameEnded {
+            session_id: session_id.clone(),
+            duration_seconds,
+            ended_at: at(seconds),
+        }
     }
 
     pub fn heartbeat(&self, server: &str, players_online: u32, seconds: i64) -> HeadsetServerEvent {
@@ -196,13 +247,21 @@ pub async fn dump(client: &Client, schema: &str) -> BTreeMap<String, Vec<String>
     let mut out = BTreeMap::new();
     for table in READ_TABLES {
         let rows = client
-            .query(&format!("SELECT row_to_json(t)::text FROM {schema}.{table} t ORDER BY 1"), &[])
+            .query(
+                &format!("SELECT row_to_json(t)::text FROM {schema}.{table} t ORDER BY 1"),
+                &[],
+            )
             .await
             .unwrap();
         out.insert(table.to_owned(), rows.iter().map(|r| r.get(0)).collect());
     }
     let checkpoint = client
-        .query_one(&format!("SELECT tx_id::text || '/' || position || '/' || events FROM {schema}.checkpoint"), &[])
+        .query_one(
+            &format!(
+                "SELECT tx_id::text || '/' || position || '/' || events FROM {schema}.checkpoint"
+            ),
+            &[],
+        )
         .await
         .unwrap();
     out.insert("checkpoint".to_owned(), vec![checkpoint.get(0)]);
