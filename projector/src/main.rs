@@ -41,11 +41,11 @@ async fn main() -> anyhow::Result<ExitCode> {
         .merge(Env::prefixed("MR_"))
         .extract()
         .context("settings")?;
+    // RUST_LOG, when set, wins: one log switch for every binary.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log_filter.clone());
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&settings.log_filter).context("log_filter")?,
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("log filter")?)
         .init();
 
     let config: tokio_postgres::Config = settings

@@ -31,7 +31,9 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let Command::Serve = cli.command;
     let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
-    telemetry::init(&settings.log_filter)?;
+    // RUST_LOG, when set, wins: one log switch for every binary.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log_filter.clone());
+    telemetry::init(&filter)?;
     let listener = std::net::TcpListener::bind(settings.http_addr)
         .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %settings.http_addr, "query-api listening");

@@ -40,6 +40,12 @@ async fn fifty_concurrent_authorizations_against_a_balance_for_twenty_charge_exa
         .map(|r| r.data()["balance_after"].to_string())
         .collect();
     assert_eq!(balances.len(), 20, "every charge saw a distinct balance");
+    assert_eq!(
+        app.project_and_verify(arcade.operator).await,
+        "0.00",
+        "read tables agree"
+    );
+    assert_eq!(app.usage_rows(arcade.operator).await, 20);
 }
 
 #[tokio::test]
@@ -72,6 +78,8 @@ async fn the_same_session_sent_twenty_times_at_once_charges_once_and_answers_ide
     );
     assert_eq!(app.charges(arcade.operator).await, 1);
     assert_eq!(app.balance(arcade.operator).await, "470.00");
+    assert_eq!(app.project_and_verify(arcade.operator).await, "470.00");
+    assert_eq!(app.usage_rows(arcade.operator).await, 1);
 }
 
 #[tokio::test]
@@ -119,4 +127,5 @@ async fn two_instances_charging_one_operator_at_once_keep_the_books_exact() {
     );
     assert_eq!(first.charges(arcade.operator).await, 30);
     assert_eq!(first.balance(arcade.operator).await, "0.00");
+    assert_eq!(first.project_and_verify(arcade.operator).await, "0.00");
 }

@@ -217,3 +217,39 @@ impl TestApp {
             .count()
     }
 }
+
+impl TestApp {
+    /// Runs the projector until it has applied every event, then checks the read tables
+    /// against a replay; returns the projected balance of `operator`.
+    pub async fn project_and_verify(&self, operator: OperatorId) -> String {
+        let mut client = self.db.client().await;
+        while let projector::Step::Projected(_) = projector::project_next_batch(&mut client, "read")
+            .await
+            .unwrap()
+        {}
+        let report = projector::verify(&mut client, "read").await.unwrap();
+        assert!(report.is_clean(), "{report}");
+        let balance: rust_decimal::Decimal = client
+            .query_one(
+                "SELECT balance FROM read.operators WHERE id = $1",
+                &[&operator.as_uuid()],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        balance.to_string()
+    }
+
+    /// Usage rows the projector wrote for `operator`.
+    pub async fn usage_rows(&self, operator: OperatorId) -> i64 {
+        let client = self.db.client().await;
+        client
+            .query_one(
+                "SELECT count(*) FROM read.usage_records WHERE operator_id = $1",
+                &[&operator.as_uuid()],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
+}
