@@ -22,6 +22,11 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Wait before reconnecting after the database went away.
 pub const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
+/// After a wake-up, wait this long before reading, so one batch carries the events of many
+/// commits: a batch costs about the same for 2 events as for 200, and under load waking per
+/// commit spent more CPU projecting than charging. Far inside the 1 s lag budget.
+pub const GATHER: Duration = Duration::from_millis(20);
+
 /// Runs the projector into `schema` until `shutdown` completes.
 ///
 /// Transient database errors (connection lost, serialization failure) are logged and retried
@@ -79,7 +84,7 @@ async fn project_until(
             }
         }
         tokio::select! {
-            () = wake.notified() => {}
+            () = wake.notified() => tokio::time::sleep(GATHER).await,
             () = tokio::time::sleep(POLL_INTERVAL) => {}
             () = &mut *shutdown => return Ok(()),
         }
@@ -98,7 +103,7 @@ async fn catch_up(
             return Ok(Some(()));
         }
         match project_next_batch(client, schema).await? {
-            Step::Projected(n) => tracing::info!(schema, events = n, "batch projected"),
+            Step::Projected(n) => tracing::debug!(schema, events = n, "batch projected"),
             Step::CaughtUp => return Ok(None),
         }
     }

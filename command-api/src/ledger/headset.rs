@@ -4,24 +4,22 @@
 //! signature → account state → session id → idempotent replay → window → site → app →
 //! grant → player count → balance. Body size and params were checked by the HTTP layer.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use deadpool_postgres::GenericClient;
 use ledger_core::application::AppStatus;
 use ledger_core::headset_server::{HeadsetServer, HeadsetServerCommand};
-use ledger_core::ids::{AppId, AuthorizationToken, KeyId, OperatorId, SessionId, SiteId};
+use ledger_core::ids::{AppId, KeyId, OperatorId, SessionId, SiteId};
 use ledger_core::metadata::{ActorRole, EventMetadata};
-use ledger_core::money::Money;
 use ledger_core::operator::{AppTerms, Operator, OperatorCommand, OperatorEvent};
 use ledger_core::signing;
-use serde::Serialize;
 use serde_json::json;
 
 use super::{KnownKey, Ledger, MAX_CONFLICT_RETRIES};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::context::RequestContext;
-use crate::store::events::{self, EventRow, RowArrays};
-use crate::store::sessions::{self, SessionRecord};
+use crate::store::events;
+use crate::store::sessions;
 use crate::store::streams::{RecentSessions, SlotGuard};
 use crate::store::{StoreError, classify};
 use crate::wire;
@@ -64,9 +62,21 @@ pub struct Answer {
     pub replayed: bool,
 }
 
-type OperatorSlot = SlotGuard<Operator, RecentSessions>;
+/// Whether the request was signed with the key's secret (constant time).
+pub(super) fn signature_ok(key: &KnownKey, signed: &SignedRequest) -> bool {
+    signing::verify(
+        &key.secret,
+        &signed.timestamp_raw,
+        signed.method,
+        &signed.path,
+        &signed.body,
+        &signed.signature,
+    )
+}
 
-fn headset_metadata(
+pub(super) type OperatorSlot = SlotGuard<Operator, RecentSessions>;
+
+pub(super) fn headset_metadata(
     signed: &SignedRequest,
     ctx: &RequestContext,
     now: DateTime<Utc>,
@@ -79,52 +89,6 @@ fn headset_metadata(
         trace_id: ctx.trace_id.clone(),
         occurred_at: now,
     }
-}
-
-/// The `data` of a successful authorization, in the protocol's field order.
-#[derive(Serialize)]
-struct AuthorizationData<'a> {
-    authorization_token: AuthorizationToken,
-    session_id: &'a SessionId,
-    app_id: AppId,
-    app_name: &'a str,
-    site_id: SiteId,
-    player_count: u32,
-    unit_price: Money,
-    total_cost: Money,
-    balance_after: Money,
-    authorized_at: String,
-}
-
-fn authorization_data(event: &OperatorEvent) -> String {
-    let OperatorEvent::GameAuthorized {
-        session_id,
-        authorization_token,
-        app_id,
-        app_name,
-        site_id,
-        player_count,
-        unit_price,
-        total_cost,
-        balance_after,
-        authorized_at,
-    } = event
-    else {
-        unreachable!("an authorization decides exactly one GameAuthorized")
-    };
-    serde_json::to_string(&AuthorizationData {
-        authorization_token: *authorization_token,
-        session_id,
-        app_id: *app_id,
-        app_name,
-        site_id: *site_id,
-        player_count: *player_count,
-        unit_price: *unit_price,
-        total_cost: *total_cost,
-        balance_after: *balance_after,
-        authorized_at: wire::time(*authorized_at),
-    })
-    .expect("serializes")
 }
 
 /// Runs `check` on the cached operator; a refusal is only returned once the state is known
@@ -147,36 +111,15 @@ async fn check_fresh<T>(
     }
 }
 
-/// The single statement that records an authorization: the event and the session's
-/// idempotency row, only if the app is still at the version the price was read from.
-/// One round trip, atomic on its own.
-const APPEND_AUTHORIZATION: &str = "WITH guard AS ( \
-        SELECT coalesce(max(sequence), 0) = $10 AS ok FROM events \
-        WHERE aggregate_type = 'Application' AND aggregate_id = $9 \
-    ), appended AS ( \
-        INSERT INTO events \
-        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash) \
-        SELECT t.at, t.ai, t.seq, t.et, t.ev, t.p::json, t.m::json, t.h \
-        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) \
-          AS t(at, ai, seq, et, ev, p, m, h) \
-        WHERE (SELECT ok FROM guard) \
-        RETURNING 1 \
-    ), session AS ( \
-        INSERT INTO headset_sessions \
-        (operator_id, session_id, app_id, site_id, player_count, authorized_at, response) \
-        SELECT $11, $12, $13, $14, $15, $16, $17 WHERE (SELECT ok FROM guard) \
-        RETURNING 1 \
-    ) SELECT (SELECT ok FROM guard)";
-
 impl Ledger {
-    async fn known_key(&self, key_id: &str) -> Result<KnownKey, ApiError> {
+    pub(super) async fn known_key(&self, key_id: &str) -> Result<KnownKey, ApiError> {
         self.find_key(key_id)
             .await?
             .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
     }
 
     /// Key liveness → timestamp → signature → account state, on the operator's slot.
-    async fn authenticate(
+    pub(super) async fn authenticate(
         &self,
         slot: &mut OperatorSlot,
         client: &impl GenericClient,
@@ -199,14 +142,7 @@ impl Ledger {
                         "max_diff_seconds": TIMESTAMP_WINDOW_SECONDS }),
             ));
         }
-        if !signing::verify(
-            &key.secret,
-            &signed.timestamp_raw,
-            signed.method,
-            &signed.path,
-            &signed.body,
-            &signed.signature,
-        ) {
+        if !signature_ok(key, signed) {
             return Err(ApiError::new(ErrorCode::InvalidSignature));
         }
         check_fresh(slot, client, &id, |op| {
@@ -216,7 +152,7 @@ impl Ledger {
     }
 
     /// The session id must parse and name the key's operator.
-    fn parse_session(raw: &str, operator: OperatorId) -> Result<SessionId, ApiError> {
+    pub(super) fn parse_session(raw: &str, operator: OperatorId) -> Result<SessionId, ApiError> {
         let session =
             SessionId::parse(raw).map_err(|_| ApiError::new(ErrorCode::InvalidSessionIdFormat))?;
         session
@@ -226,7 +162,7 @@ impl Ledger {
     }
 
     /// The app's terms in force and the version they were read at; `None`: no such app.
-    async fn app_terms(
+    pub(super) async fn app_terms(
         &self,
         client: &impl GenericClient,
         app_id: AppId,
@@ -252,157 +188,6 @@ impl Ledger {
             status: app.status,
         };
         Ok(Some((terms, stream.version)))
-    }
-
-    fn replay(record: &SessionRecord, input: &AuthorizeInput) -> Result<Answer, ApiError> {
-        let same = record.app_id == input.app_id
-            && record.site_id == input.site_id
-            && i64::from(record.player_count) == input.player_count;
-        if same {
-            return Ok(Answer {
-                data_json: record.response.clone(),
-                replayed: true,
-            });
-        }
-        let original: serde_json::Value =
-            serde_json::from_str(&record.response).unwrap_or_default();
-        Err(ApiError::with(
-            ErrorCode::SessionIdConflict,
-            json!({ "original": original }),
-        ))
-    }
-
-    /// H1/H2: authorize a game, charging `players × unit price` exactly once per session id.
-    pub async fn authorize(
-        &self,
-        signed: SignedRequest,
-        input: AuthorizeInput,
-        ctx: &RequestContext,
-    ) -> Result<Answer, ApiError> {
-        let now = self.now();
-        let key = self.known_key(&signed.key_id).await?;
-        let operator_id = key.operator_id;
-        let id = operator_id.to_string();
-        // Looked up before queueing on the operator: a retry usually answers from here.
-        let early_session = SessionId::parse(&input.session_id)
-            .ok()
-            .filter(|s| s.operator_id() == operator_id);
-        let mut record = match &early_session {
-            Some(session) => {
-                let client = self.pool.get().await.map_err(StoreError::from)?;
-                sessions::find(&client, operator_id, session).await?
-            }
-            None => None,
-        };
-        // Queue on the operator before taking a connection, so a burst on one operator
-        // never holds the connections other operators need.
-        let mut slot = self.operators.lock(&id).await;
-        let client = self.pool.get().await.map_err(StoreError::from)?;
-        let metadata = headset_metadata(&signed, ctx, now);
-        let mut refreshed = false;
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            self.authenticate(&mut slot, &client, &key, &signed, now)
-                .await?;
-            let session = Self::parse_session(&input.session_id, operator_id)?;
-            if record.is_none() && slot.notes.contains(session.as_str()) {
-                record = sessions::find(&client, operator_id, &session).await?;
-            }
-            if let Some(record) = &record {
-                return Self::replay(record, &input);
-            }
-            session
-                .check_window(now, TimeDelta::seconds(TIMESTAMP_WINDOW_SECONDS))
-                .map_err(|_| ApiError::new(ErrorCode::SessionIdExpired))?;
-            let (terms, app_version) =
-                match self.app_terms(&client, input.app_id, refreshed).await? {
-                    Some(found) => found,
-                    None => {
-                        // The site is checked before the app (protocol order).
-                        check_fresh(&mut slot, &client, &id, |op| {
-                            op.check_site(input.site_id)
-                                .map(|_| ())
-                                .map_err(ApiError::from)
-                        })
-                        .await?;
-                        return Err(ApiError::new(ErrorCode::AppNotFound));
-                    }
-                };
-            let command = OperatorCommand::AuthorizeGame {
-                session_id: session.clone(),
-                token: AuthorizationToken(uuid::Uuid::new_v4()),
-                app: terms,
-                site_id: input.site_id,
-                player_count: input.player_count,
-                now,
-            };
-            let stream = slot.loaded(&client, &id).await?;
-            let decided = match stream.state.decide(command) {
-                Ok(decided) => decided,
-                Err(refusal) => {
-                    // Refuse only on current state: refresh operator and app once and retry.
-                    if !refreshed {
-                        refreshed = true;
-                        let operator_changed = slot.refresh(&client, &id).await?;
-                        let app_before = app_version;
-                        let app_now = self
-                            .app_terms(&client, input.app_id, true)
-                            .await?
-                            .map(|(_, v)| v);
-                        if operator_changed || app_now != Some(app_before) {
-                            continue;
-                        }
-                    }
-                    return Err(refusal.into());
-                }
-            };
-            let mut next = stream.state.clone();
-            for event in &decided {
-                next.apply(event.clone());
-            }
-            let rows = events::encode(stream, &decided, &metadata);
-            let data_json = authorization_data(&decided[0]);
-            let recorded = append_authorization(
-                &client,
-                &rows,
-                &input,
-                app_version,
-                operator_id,
-                &session,
-                now,
-                &data_json,
-            )
-            .await;
-            match recorded {
-                Ok(true) => {
-                    let stream = slot.stream.as_mut().expect("loaded");
-                    events::advance(stream, next, &rows);
-                    slot.notes.insert(session.as_str());
-                    self.notifier.notify();
-                    let stream = slot.stream.as_ref().expect("loaded");
-                    if let Err(e) = events::maybe_snapshot(&client, stream, rows.len()).await {
-                        tracing::warn!(error = %e, "snapshot not written");
-                    }
-                    return Ok(Answer {
-                        data_json,
-                        replayed: false,
-                    });
-                }
-                // The app changed since its terms were read: read them again.
-                Ok(false) => refreshed = true,
-                Err(StoreError::DuplicateSession) => {
-                    record = sessions::find(&client, operator_id, &session).await?;
-                }
-                Err(StoreError::Conflict(_)) => {
-                    slot.invalidate();
-                    record = sessions::find(&client, operator_id, &session).await?;
-                }
-                Err(e) => {
-                    slot.invalidate();
-                    return Err(e.into());
-                }
-            }
-        }
-        Err(StoreError::Conflict(format!("operator {id}: too many concurrent writers")).into())
     }
 
     /// H4: record the end of an authorized session (first report wins).
@@ -566,46 +351,4 @@ impl Ledger {
         .await?;
         Ok(json!({ "server_time": wire::time(now) }))
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn append_authorization(
-    client: &impl GenericClient,
-    rows: &[EventRow],
-    input: &AuthorizeInput,
-    app_version: i64,
-    operator_id: OperatorId,
-    session: &SessionId,
-    now: DateTime<Utc>,
-    data_json: &str,
-) -> Result<bool, StoreError> {
-    let a = RowArrays::new(rows);
-    let statement = client.prepare_cached(APPEND_AUTHORIZATION).await?;
-    let players = i32::try_from(input.player_count).expect("player count was range-checked");
-    let row = client
-        .query_one(
-            &statement,
-            &[
-                &a.types,
-                &a.ids,
-                &a.sequences,
-                &a.event_types,
-                &a.versions,
-                &a.payloads,
-                &a.metadata,
-                &a.hashes,
-                &input.app_id.to_string(),
-                &app_version,
-                &operator_id.as_uuid(),
-                &session.as_str(),
-                &input.app_id.as_uuid(),
-                &input.site_id.as_uuid(),
-                &players,
-                &now,
-                &data_json,
-            ],
-        )
-        .await
-        .map_err(classify)?;
-    Ok(row.get(0))
 }

@@ -4,10 +4,12 @@
 //! Layout:
 //! - this file: [`Ledger`], the generic [`Ledger::execute`] (load → decide → append, retried
 //!   on conflict) and the API key cache.
-//! - [`headset`]: the four headset calls, with the protocol's check order.
+//! - [`authorize`]: H1/H2, with group commit of concurrent authorizations.
+//! - [`headset`]: authentication and the other headset calls, in the protocol's check order.
 //! - [`admin`]: staff commands (apps, operators, credentials, sites, grants, credits).
 
 pub mod admin;
+pub mod authorize;
 pub mod headset;
 
 use std::collections::HashMap;
@@ -141,6 +143,7 @@ pub struct Ledger {
     pub operators: Streams<Operator, RecentSessions>,
     pub apps: Streams<Application>,
     pub headset_servers: Streams<HeadsetServer>,
+    authorize_queues: authorize::Queues,
     /// Secrets never change for a key id, so they are cached for good once opened.
     keys: Mutex<HashMap<String, KnownKey>>,
     notifier: Notifier,
@@ -155,6 +158,7 @@ impl Ledger {
             operators: Streams::default(),
             apps: Streams::default(),
             headset_servers: Streams::default(),
+            authorize_queues: authorize::Queues::default(),
             keys: Mutex::new(HashMap::new()),
             notifier,
             clock,

@@ -129,3 +129,122 @@ async fn two_instances_charging_one_operator_at_once_keep_the_books_exact() {
     assert_eq!(first.balance(arcade.operator).await, "0.00");
     assert_eq!(first.project_and_verify(arcade.operator).await, "0.00");
 }
+
+/// Holds the operator's lock while `count` authorizations queue behind it, so the next lock
+/// holder records them as one batch; returns the replies in request order.
+async fn queued_burst(
+    state: &actix_web::web::Data<command_api::http::AppState>,
+    arcade: &crate::harness::Arcade,
+    sessions: Vec<String>,
+) -> Vec<tests::headset::Reply> {
+    let held = state
+        .ledger
+        .operators
+        .lock(&arcade.operator.to_string())
+        .await;
+    let calls: Vec<_> = sessions
+        .into_iter()
+        .map(|session| {
+            let headset = arcade.headset.clone();
+            let (a, s) = (arcade.app, arcade.site);
+            tokio::spawn(async move { headset.authorize(&session, a, s, 2).await })
+        })
+        .collect();
+    // Long enough for every request to reach the queue on this machine.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(held);
+    join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+}
+
+async fn charge_transactions(app: &TestApp, operator: ledger_core::ids::OperatorId) -> (i64, i64) {
+    let client = app.db.client().await;
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT tx_id::text) FROM events \
+             WHERE aggregate_type = 'Operator' AND aggregate_id = $1 AND event_type = 'GameAuthorized'",
+            &[&operator.to_string()],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test]
+async fn queued_authorizations_are_recorded_by_one_statement() {
+    let app = TestApp::spawn().await;
+    let arcade = app.arcade("500", "5.00", 2, 8).await;
+    let sessions = (0..10).map(|_| arcade.headset.new_session_id()).collect();
+    let replies = queued_burst(&app.state, &arcade, sessions).await;
+    assert!(
+        replies.iter().all(|r| r.status == 200),
+        "{:?}",
+        replies.iter().map(|r| &r.raw).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        charge_transactions(&app, arcade.operator).await,
+        (10, 1),
+        "one transaction for the batch"
+    );
+    assert_eq!(app.balance(arcade.operator).await, "400.00");
+    assert_eq!(app.project_and_verify(arcade.operator).await, "400.00");
+}
+
+#[tokio::test]
+async fn a_batch_charges_what_fits_and_refuses_the_rest_in_order() {
+    let app = TestApp::spawn().await;
+    let arcade = app.arcade("40", "5.00", 2, 8).await; // four games
+    let sessions = (0..10).map(|_| arcade.headset.new_session_id()).collect();
+    let replies = queued_burst(&app.state, &arcade, sessions).await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.error_code() == "INSUFFICIENT_BALANCE")
+        .count();
+    assert_eq!((ok, refused), (4, 6));
+    assert_eq!(charge_transactions(&app, arcade.operator).await, (4, 1));
+    assert_eq!(app.balance(arcade.operator).await, "0.00");
+}
+
+#[tokio::test]
+async fn a_batch_holding_an_already_charged_session_replays_it_and_charges_the_others_once() {
+    let app = TestApp::spawn().await;
+    let arcade = app.arcade("500", "5.00", 2, 8).await;
+    let old = arcade.headset.new_session_id();
+    let first = arcade
+        .headset
+        .authorize(&old, arcade.app, arcade.site, 2)
+        .await;
+    assert_eq!(first.status, 200);
+    // A fresh instance's cache does not know `old` was charged, so the batch tries it.
+    let cold = crate::harness::TestApp::spawn_on_same(&app).await;
+    let mut headset = arcade.headset.clone();
+    headset.base_url = cold.base.clone();
+    let cold_arcade = crate::harness::Arcade {
+        headset,
+        ..arcade.clone()
+    };
+    let mut sessions: Vec<String> = (0..5).map(|_| arcade.headset.new_session_id()).collect();
+    sessions.insert(2, old.clone());
+    sessions.push(sessions[0].clone()); // the same new session twice in one batch
+    let replies = queued_burst(&cold.state, &cold_arcade, sessions).await;
+    assert!(
+        replies.iter().all(|r| r.status == 200),
+        "{:?}",
+        replies.iter().map(|r| &r.raw).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        replies[2].raw, first.raw,
+        "the old session replays its original bytes"
+    );
+    assert!(replies[2].replayed);
+    assert_eq!(
+        replies[6].raw, replies[0].raw,
+        "a session repeated inside the batch replays"
+    );
+    assert_eq!(app.charges(arcade.operator).await, 6);
+    assert_eq!(app.balance(arcade.operator).await, "440.00");
+}

@@ -27,6 +27,12 @@ pub fn settings(db: &TestDb) -> Settings {
     }
 }
 
+/// Another command-api on a `TestApp`'s database.
+pub struct SecondInstance {
+    pub base: String,
+    pub state: web::Data<AppState>,
+}
+
 pub struct TestApp {
     pub base: String,
     pub state: web::Data<AppState>,
@@ -36,6 +42,7 @@ pub struct TestApp {
 }
 
 /// An operator ready to play: balance, one open site, one granted app.
+#[derive(Clone)]
 pub struct Arcade {
     pub operator: OperatorId,
     pub app: AppId,
@@ -47,6 +54,16 @@ impl TestApp {
     pub async fn spawn() -> TestApp {
         let db = TestDb::new().await;
         Self::spawn_on(db).await
+    }
+
+    /// A second instance on the same database, with caches of its own.
+    pub async fn spawn_on_same(other: &TestApp) -> SecondInstance {
+        let settings = settings(&other.db);
+        let state = command_api::state(&settings, command_api::ledger::system_clock()).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(command_api::serve(listener, state.clone(), 2).unwrap());
+        SecondInstance { base, state }
     }
 
     pub async fn spawn_on(db: TestDb) -> TestApp {

@@ -50,6 +50,8 @@ const CATCH_UP_POLL: Duration = Duration::from_millis(50);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// Retries of an authorization whose outcome is unknown (transport failure) after the run.
 const RESOLVE_ATTEMPTS: usize = 3;
+/// Pause between those retries.
+const RESOLVE_PAUSE: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ProjectorMode {
@@ -84,6 +86,7 @@ struct Cli {
     /// Staff user allowed to create apps and operators and to credit them.
     #[arg(long, env = "MR_BOOTSTRAP_ADMIN_USERNAME", default_value = "admin")]
     admin_user: String,
+    /// Its password.
     #[arg(long, env = "MR_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: String,
     /// Operators to create and spread the load over (round-robin).
@@ -528,8 +531,9 @@ async fn worker(shared: &Shared<'_>) -> Tally {
 }
 
 /// Retries every authorization that got no answer with its own session id: a replay tells
-/// it was charged, a fresh 200 charges it now, any error means it was never charged.
-/// Returns how many ended up charged and how many stay unknown.
+/// it was charged, a fresh 200 charges it now, a 4xx means it was never charged (no error
+/// ever charges); a 5xx or no answer again is retried. Returns how many ended up charged and
+/// how many stay unknown.
 async fn resolve(world: &World, players: u32, pending: &[Pending]) -> (u64, u64) {
     let mut charged = 0;
     let mut unknown = 0;
@@ -542,14 +546,14 @@ async fn resolve(world: &World, players: u32, pending: &[Pending]) -> (u64, u64)
                 .try_authorize(session, world.app, target.site, i64::from(players))
                 .await;
             match result {
-                Ok(reply) => {
+                Ok(reply) if reply.status < 500 => {
                     if reply.status == 200 {
                         charged += 1;
                     }
                     settled = true;
                     break;
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                _ => tokio::time::sleep(RESOLVE_PAUSE).await,
             }
         }
         if !settled {
@@ -760,38 +764,100 @@ async fn read_side_mismatches(db: &Client, books: &Books) -> anyhow::Result<Vec<
 /// Clock ticks per second of the CPU times in `/proc` (USER_HZ, 100 on Linux).
 const USER_HZ: f64 = 100.0;
 
-/// Processes are grouped by what they are to the benchmark.
-const CPU_GROUPS: [&str; 5] = [
+/// Processes are grouped by what they are to the benchmark. A PostgreSQL backend belongs
+/// to the client holding the other end of its connection (matched by TCP port).
+const CPU_GROUPS: [&str; 7] = [
     "command-api",
+    "postgres for command-api",
     "projector",
-    "postgres (bench db backends)",
-    "postgres (shared: wal writer, checkpointer…)",
+    "postgres for projector",
     "loadgen",
+    "postgres for loadgen",
+    "postgres other",
 ];
+const COMMAND_API: usize = 0;
+const PROJECTOR: usize = 2;
+const LOADGEN: usize = 4;
+/// A backend's group is its client's group + 1.
+const BACKEND_OF: usize = 1;
+/// WAL writer, checkpointer, background writer, autovacuum, unmatched backends of the db.
+const POSTGRES_OTHER: usize = 6;
 
 struct CpuSnapshot {
     at: Instant,
     /// Busy ticks of all cores (user, nice, system, irq, softirq, steal).
     busy: u64,
-    /// Per process: its user + system ticks and group (`None`: "other").
+    /// Per process: its user + system ticks and group (`None`: "other processes").
     by_pid: HashMap<u32, (u64, Option<usize>)>,
 }
 
-fn cpu_group(pid: u32, cmdline: &str, db_name: &str) -> Option<usize> {
-    let argv0 = cmdline.split(['\0', ' ']).next().unwrap_or("");
-    let exe = argv0.rsplit('/').next().unwrap_or("");
+/// Local TCP port of every socket inode (`/proc/net/tcp`, `/proc/net/tcp6`).
+fn socket_ports() -> HashMap<u64, u16> {
+    let mut ports = HashMap::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(inode)) = (fields.get(1), fields.get(9)) else {
+                continue;
+            };
+            let port = local
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if let (Some(port), Ok(inode)) = (port, inode.parse()) {
+                ports.insert(inode, port);
+            }
+        }
+    }
+    ports
+}
+
+/// Local ports of the TCP sockets process `pid` holds.
+fn ports_of(pid: u32, ports: &HashMap<u64, u16>) -> Vec<u16> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target
+                .to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?;
+            ports.get(&target.parse().ok()?).copied()
+        })
+        .collect()
+}
+
+/// The group of a client process by its executable, if it is one of ours.
+fn client_group(pid: u32, cmdline: &str) -> Option<usize> {
     if pid == std::process::id() {
-        return Some(4);
+        return Some(LOADGEN);
     }
-    match exe {
-        "command-api" => return Some(0),
-        "projector" => return Some(1),
-        _ => {}
+    let argv0 = cmdline.split('\0').next().unwrap_or("");
+    match argv0.rsplit('/').next().unwrap_or("") {
+        "command-api" => Some(COMMAND_API),
+        "projector" => Some(PROJECTOR),
+        _ => None,
     }
-    if !cmdline.starts_with("postgres:") {
-        return None;
+}
+
+/// The group of a PostgreSQL process: the backend of one of our clients, another process
+/// of the server or of the bench database, or `None` (a backend of another database).
+fn postgres_group(cmdline: &str, db_name: &str, clients: &HashMap<u16, usize>) -> Option<usize> {
+    let of_bench_db = cmdline.split_whitespace().any(|word| word == db_name);
+    // "postgres: 15/main: postgres mrledger_bench 127.0.0.1(54321) idle"
+    let port = cmdline
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .and_then(|(port, _)| port.parse::<u16>().ok());
+    if let Some(client) = port.and_then(|p| clients.get(&p)) {
+        return Some(client + BACKEND_OF);
     }
-    let shared = [
+    let server_process = [
         "walwriter",
         "checkpointer",
         "background writer",
@@ -799,15 +865,10 @@ fn cpu_group(pid: u32, cmdline: &str, db_name: &str) -> Option<usize> {
         "logical replication",
         "archiver",
         "stats collector",
-        "walsender",
-    ];
-    if cmdline.split_whitespace().any(|word| word == db_name) {
-        Some(2)
-    } else if shared.iter().any(|name| cmdline.contains(name)) {
-        Some(3)
-    } else {
-        None
-    }
+    ]
+    .iter()
+    .any(|name| cmdline.contains(name));
+    (of_bench_db || server_process).then_some(POSTGRES_OTHER)
 }
 
 /// Every process's CPU time and the machine's busy time, or `None` without `/proc`.
@@ -824,7 +885,7 @@ fn cpu_snapshot(db_name: &str) -> Option<CpuSnapshot> {
         .iter()
         .filter_map(|&i| fields.get(i))
         .sum();
-    let mut by_pid = HashMap::new();
+    let mut processes = Vec::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -836,19 +897,40 @@ fn cpu_snapshot(db_name: &str) -> Option<CpuSnapshot> {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        // After "pid (comm) ": state is field 3 of the line, utime 14 and stime 15.
+        // After "pid (comm) " comes field 3 (state); utime and stime are fields 14 and 15.
         let Some((_, rest)) = stat.rsplit_once(") ") else {
             continue;
         };
-        let times: Vec<u64> = rest
+        let ticks: u64 = rest
             .split_whitespace()
             .skip(11)
             .take(2)
-            .filter_map(|f| f.parse().ok())
-            .collect();
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum();
         let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
-        by_pid.insert(pid, (times.iter().sum(), cpu_group(pid, &cmdline, db_name)));
+        processes.push((pid, ticks, cmdline));
     }
+    let ports = socket_ports();
+    let mut clients = HashMap::new();
+    for (pid, _, cmdline) in &processes {
+        if let Some(group) = client_group(*pid, cmdline) {
+            for port in ports_of(*pid, &ports) {
+                clients.insert(port, group);
+            }
+        }
+    }
+    let by_pid = processes
+        .into_iter()
+        .map(|(pid, ticks, cmdline)| {
+            let group = client_group(pid, &cmdline).or_else(|| {
+                cmdline
+                    .starts_with("postgres:")
+                    .then(|| postgres_group(&cmdline, db_name, &clients))
+                    .flatten()
+            });
+            (pid, (ticks, group))
+        })
+        .collect();
     Some(CpuSnapshot {
         at: Instant::now(),
         busy,
