@@ -1,7 +1,8 @@
 //! H1/H2: authorizing a game, charging `players × unit price` exactly once per session id.
 //!
 //! Requests for one operator queue up; whoever gets the operator's lock takes the whole
-//! queue and decides it in order on the cached state, then records every charge with one
+//! queue and decides it in order on the cached state, then hands the charges to the
+//! [`committer`](super::committer), which writes the batches of many operators with one
 //! statement (group commit): under load one round trip and one WAL flush carry many charges.
 //! Anything unusual in a batch — a refusal, a session id seen twice, another writer — is
 //! answered by the one-at-a-time path after the batch, so the protocol's check order and
@@ -21,6 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::oneshot;
 
+use super::committer::{Charges, SessionRow};
 use super::headset::{
     Answer, AuthorizeInput, OperatorSlot, SignedRequest, TIMESTAMP_WINDOW_SECONDS, headset_metadata,
 };
@@ -223,17 +225,13 @@ impl Ledger {
                 return;
             }
         };
-        let later = if jobs.len() == 1 {
-            jobs
-        } else {
-            match self.record_batch(slot, &client, jobs).await {
-                Ok(later) => later,
-                Err((error, jobs)) => {
-                    for job in jobs {
-                        let _ = job.reply.send(Err(error.clone()));
-                    }
-                    return;
+        let later = match self.record_batch(slot, &client, jobs).await {
+            Ok(later) => later,
+            Err((error, jobs)) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(error.clone()));
                 }
+                return;
             }
         };
         for job in later {
@@ -282,9 +280,29 @@ impl Ledger {
         if batch.is_empty() {
             return Ok(later);
         }
-        match append_authorizations(client, &batch, &rows, &apps).await {
+        let charges = Charges {
+            sessions: batch
+                .iter()
+                .map(|(job, data_json)| SessionRow {
+                    operator: job.key.operator_id.as_uuid(),
+                    session_id: job.input.session_id.clone(),
+                    app: job.input.app_id.as_uuid(),
+                    site: job.input.site_id.as_uuid(),
+                    players: i32::try_from(job.input.player_count)
+                        .expect("player count was range-checked"),
+                    at: job.now,
+                    response: data_json.clone(),
+                })
+                .collect(),
+            apps: apps
+                .iter()
+                .map(|(app, version)| (app.to_string(), *version))
+                .collect(),
+            rows,
+        };
+        let appended = charges.rows.len();
+        match self.committer.commit(charges).await {
             Ok(true) => {
-                let appended = rows.len();
                 for (job, _) in &batch {
                     slot.notes.insert(&job.input.session_id);
                 }
@@ -607,94 +625,4 @@ async fn append_authorization(
             end_response: row.get(7),
         });
     Ok(Appended::Existing(existing))
-}
-
-/// Group commit of several authorizations of one operator: every session row and every
-/// event, only if every app is still at the version its price was read from. If any session
-/// id already has a row, `mr_assert` aborts the whole statement (as a unique violation on
-/// `headset_sessions_pkey`), so a session row is never written without its charge.
-const APPEND_AUTHORIZATIONS: &str = "WITH guard AS ( \
-        SELECT coalesce(bool_and(coalesce((SELECT max(e.sequence) FROM events e \
-            WHERE e.aggregate_type = 'Application' AND e.aggregate_id = g.app), 0) = g.version), true) AS ok \
-        FROM unnest($9::text[], $10::int8[]) AS g(app, version) \
-    ), session AS ( \
-        INSERT INTO headset_sessions \
-        (operator_id, session_id, app_id, site_id, player_count, authorized_at, response) \
-        SELECT $11, s.sid, s.app, s.site, s.players, s.at, s.resp \
-        FROM unnest($12::text[], $13::uuid[], $14::uuid[], $15::int4[], $16::timestamptz[], $17::text[]) \
-          AS s(sid, app, site, players, at, resp) \
-        WHERE (SELECT ok FROM guard) \
-        ON CONFLICT (operator_id, session_id) DO NOTHING \
-        RETURNING 1 \
-    ), appended AS ( \
-        INSERT INTO events \
-        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash) \
-        SELECT t.at, t.ai, t.seq, t.et, t.ev, t.p::json, t.m::json, t.h \
-        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) \
-          AS t(at, ai, seq, et, ev, p, m, h) \
-        WHERE (SELECT ok FROM guard) \
-        RETURNING 1 \
-    ) SELECT (SELECT ok FROM guard) \
-        AND mr_assert((SELECT count(*) FROM session) = $18, 'a session id of the batch is already authorized')";
-
-/// Records a batch; `false` when an app changed (nothing written).
-async fn append_authorizations(
-    client: &deadpool_postgres::Client,
-    batch: &[(Job, String)],
-    rows: &[EventRow],
-    apps: &HashMap<AppId, i64>,
-) -> Result<bool, StoreError> {
-    let a = RowArrays::new(rows);
-    let (app_ids, versions): (Vec<String>, Vec<i64>) =
-        apps.iter().map(|(app, v)| (app.to_string(), *v)).unzip();
-    let operator = batch[0].0.key.operator_id.as_uuid();
-    let session_ids: Vec<&str> = batch
-        .iter()
-        .map(|(job, _)| job.input.session_id.as_str())
-        .collect();
-    let app_uuids: Vec<uuid::Uuid> = batch
-        .iter()
-        .map(|(job, _)| job.input.app_id.as_uuid())
-        .collect();
-    let site_uuids: Vec<uuid::Uuid> = batch
-        .iter()
-        .map(|(job, _)| job.input.site_id.as_uuid())
-        .collect();
-    let players: Vec<i32> = batch
-        .iter()
-        .map(|(job, _)| {
-            i32::try_from(job.input.player_count).expect("player count was range-checked")
-        })
-        .collect();
-    let times: Vec<DateTime<Utc>> = batch.iter().map(|(job, _)| job.now).collect();
-    let responses: Vec<&str> = batch.iter().map(|(_, data)| data.as_str()).collect();
-    let expected = i64::try_from(batch.len()).expect("batch is small");
-    let statement = client.prepare_cached(APPEND_AUTHORIZATIONS).await?;
-    let row = client
-        .query_one(
-            &statement,
-            &[
-                &a.types,
-                &a.ids,
-                &a.sequences,
-                &a.event_types,
-                &a.versions,
-                &a.payloads,
-                &a.metadata,
-                &a.hashes,
-                &app_ids,
-                &versions,
-                &operator,
-                &session_ids,
-                &app_uuids,
-                &site_uuids,
-                &players,
-                &times,
-                &responses,
-                &expected,
-            ],
-        )
-        .await
-        .map_err(classify)?;
-    Ok(row.get(0))
 }

@@ -4,12 +4,14 @@
 //! Layout:
 //! - this file: [`Ledger`], the generic [`Ledger::execute`] (load → decide → append, retried
 //!   on conflict) and the API key cache.
-//! - [`authorize`]: H1/H2, with group commit of concurrent authorizations.
+//! - [`authorize`]: H1/H2, deciding each operator's queued authorizations in one go.
+//! - [`committer`]: group commit of those batches across operators.
 //! - [`headset`]: authentication and the other headset calls, in the protocol's check order.
 //! - [`admin`]: staff commands (apps, operators, credentials, sites, grants, credits).
 
 pub mod admin;
 pub mod authorize;
+pub mod committer;
 pub mod headset;
 
 use std::collections::HashMap;
@@ -144,6 +146,7 @@ pub struct Ledger {
     pub apps: Streams<Application>,
     pub headset_servers: Streams<HeadsetServer>,
     authorize_queues: authorize::Queues,
+    committer: committer::Committer,
     /// Secrets never change for a key id, so they are cached for good once opened.
     keys: Mutex<HashMap<String, KnownKey>>,
     notifier: Notifier,
@@ -152,6 +155,7 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(pool: Pool, master_key: MasterKey, notifier: Notifier, clock: Clock) -> Ledger {
+        let committer = committer::Committer::spawn(pool.clone());
         Ledger {
             pool,
             master_key,
@@ -159,6 +163,7 @@ impl Ledger {
             apps: Streams::default(),
             headset_servers: Streams::default(),
             authorize_queues: authorize::Queues::default(),
+            committer,
             keys: Mutex::new(HashMap::new()),
             notifier,
             clock,
