@@ -40,8 +40,15 @@ use crate::settings::Settings;
 /// Longest time to open a database connection before giving up (the request gets a 503).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Connections of the group-commit writer: it writes one statement at a time.
+const COMMITTER_CONNECTIONS: usize = 1;
+
 /// A pool whose waits are bounded: with the database down, requests fail fast with 503.
 pub fn pool(settings: &Settings) -> anyhow::Result<Pool> {
+    sized_pool(settings, settings.db_pool_size)
+}
+
+fn sized_pool(settings: &Settings, size: usize) -> anyhow::Result<Pool> {
     let mut config: tokio_postgres::Config = settings.database_url.parse()?;
     config.connect_timeout(CONNECT_TIMEOUT);
     let manager = Manager::from_config(
@@ -53,7 +60,7 @@ pub fn pool(settings: &Settings) -> anyhow::Result<Pool> {
     );
     let wait = Duration::from_millis(settings.db_pool_wait_ms);
     Ok(Pool::builder(manager)
-        .max_size(settings.db_pool_size)
+        .max_size(size)
         .wait_timeout(Some(wait))
         .create_timeout(Some(CONNECT_TIMEOUT))
         .recycle_timeout(Some(wait))
@@ -80,7 +87,16 @@ pub fn state(settings: &Settings, clock: Clock) -> anyhow::Result<web::Data<AppS
     let master_key = MasterKey::from_base64(&settings.master_key_id, settings.master_key.expose())?;
     let notifier = Notifier::default();
     notifier.spawn(pool.clone());
-    let ledger = Arc::new(Ledger::new(pool, master_key, notifier, clock));
+    // The writer has connections of its own: requests waiting for it hold connections of
+    // the main pool, and must never be what keeps it from writing.
+    let committer_pool = sized_pool(settings, COMMITTER_CONNECTIONS)?;
+    let ledger = Arc::new(Ledger::new(
+        pool,
+        committer_pool,
+        master_key,
+        notifier,
+        clock,
+    ));
     Ok(web::Data::new(AppState {
         ledger,
         auth: http::auth::Auth::new(settings),

@@ -154,8 +154,14 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(pool: Pool, master_key: MasterKey, notifier: Notifier, clock: Clock) -> Ledger {
-        let committer = committer::Committer::spawn(pool.clone());
+    pub fn new(
+        pool: Pool,
+        committer_pool: Pool,
+        master_key: MasterKey,
+        notifier: Notifier,
+        clock: Clock,
+    ) -> Ledger {
+        let committer = committer::Committer::spawn(committer_pool);
         Ledger {
             pool,
             master_key,

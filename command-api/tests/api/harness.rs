@@ -67,7 +67,13 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> TestApp {
-        let settings = settings(&db);
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// Like `spawn`, with settings adjusted by `adjust`.
+    pub async fn spawn_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = settings(&db);
+        adjust(&mut settings);
         let state = command_api::state(&settings, command_api::ledger::system_clock()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
