@@ -24,6 +24,9 @@
 #   BENCH_ADDR                command-api listen address (127.0.0.1:18080)
 #   BENCH_NO_PROJECTOR=1      do not start the projector (its checks are then skipped)
 #   BENCH_OUT                 output folder (bench-out/<timestamp>)
+#   BENCH_SKIP_BUILD=1        measure the release binaries already in the target dir
+#   BENCH_BIN                 measure the binaries in this folder instead (no build): pins a
+#                             build across several runs while others rebuild the target dir
 #   MR_DB_POOL_SIZE, MR_HTTP_WORKERS  passed through to command-api (its defaults otherwise)
 #   CARGO_TARGET_DIR          ($HOME/.cache/mrledger-target)
 set -euo pipefail
@@ -87,7 +90,31 @@ stop_services() {
     for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
     PIDS=()
 }
-trap stop_services EXIT
+# The foreground step (loadgen, pg-limits) runs as its own process group, so that it and its
+# children (pgbench, psql) stop together with this script.
+CHILD=""
+stop_child() {
+    if [ -n "$CHILD" ]; then
+        kill -TERM -- "-$CHILD" 2>/dev/null || true
+        CHILD=""
+    fi
+}
+# run_child CMD...: runs CMD in a new process group and waits for it. Waiting on a background
+# child lets a signal to this script act at once instead of after the step.
+run_child() {
+    local rc=0
+    setsid "$@" &
+    CHILD=$!
+    wait "$CHILD" || rc=$?
+    CHILD=""
+    return "$rc"
+}
+cleanup() {
+    stop_child
+    stop_services
+    if [ "${BENCH_KEEP_BIN:-0}" != 1 ]; then rm -rf "${OUT:?}/bin"; fi
+}
+trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -107,11 +134,23 @@ trap 'exit 143' TERM
 cat "$OUT/machine.txt" >&2
 
 # --- build -------------------------------------------------------------------------------
-log "cargo build --release -p command-api -p projector -p tests (target dir $CARGO_TARGET_DIR)"
-(cd "$ROOT" && cargo build --release -p command-api -p projector -p tests) 2>&1 | tee "$OUT/build.log" >&2
-BIN="$CARGO_TARGET_DIR/release"
+SOURCE_BIN="${BENCH_BIN:-$CARGO_TARGET_DIR/release}"
+if [ -n "${BENCH_BIN:-}" ] || [ "${BENCH_SKIP_BUILD:-0}" = 1 ]; then
+    log "build skipped: using the binaries in $SOURCE_BIN"
+else
+    log "cargo build --release -p command-api -p projector -p tests (target dir $CARGO_TARGET_DIR)"
+    (cd "$ROOT" && cargo build --release -p command-api -p projector -p tests) 2>&1 | tee "$OUT/build.log" >&2
+fi
+# The run uses private copies: the shared target dir may be rebuilt by others meanwhile, and
+# every scenario must run the same binaries. Removed on exit (BENCH_KEEP_BIN=1 keeps them).
+BIN="$OUT/bin"
+mkdir -p "$BIN"
 for name in command-api projector loadgen; do
-    [ -x "$BIN/$name" ] || die "$BIN/$name was not built (see $OUT/build.log)"
+    [ -x "$SOURCE_BIN/$name" ] || die "$SOURCE_BIN/$name was not built (see $OUT/build.log)"
+    cp "$SOURCE_BIN/$name" "$BIN/$name"
+    # Which build was measured: runs with equal digests measured the same binaries.
+    echo "binary $name: $(date -u -r "$SOURCE_BIN/$name" +%Y-%m-%dT%H:%M:%SZ) sha256 $(sha256sum "$BIN/$name" | cut -c1-12)" \
+        | tee -a "$OUT/machine.txt" >&2
 done
 
 # --- database and services ---------------------------------------------------------------
@@ -179,8 +218,8 @@ scenario() {
     psql_db "$DB" -c CHECKPOINT
     log "scenario $name: $operators operator(s), $concurrency client(s), prefill $prefill (load $(cut -d' ' -f1-3 /proc/loadavg))"
     echo "$name $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/load_before.txt"
-    "$BIN/loadgen" --json --label "$name" --base-url "$BASE_URL" --database-url "$MR_DATABASE_URL" \
-        --admin-user "$MR_BOOTSTRAP_ADMIN_USERNAME" --admin-password "$MR_BOOTSTRAP_ADMIN_PASSWORD" \
+    # The staff credentials reach loadgen through MR_BOOTSTRAP_ADMIN_* (not on its command line).
+    run_child "$BIN/loadgen" --json --label "$name" --base-url "$BASE_URL" --database-url "$MR_DATABASE_URL" \
         --operators "$operators" --concurrency "$concurrency" --duration-secs "$DURATION" \
         --warmup-secs "$WARMUP" --players "$PLAYERS" --price "$PRICE" \
         --prefill-events "$prefill" --prefill-concurrency "$PREFILL_CONCURRENCY" \
@@ -215,7 +254,7 @@ elif [ ! -f "$PGL" ]; then
 else
     for group in append hot; do
         log "pg-limits ONLY=$group, ${PG_DURATION}s per run"
-        ONLY=$group bash "$PGL" "$OUT/pg-limits-$group" "$PG_DURATION" >&2 \
+        ONLY=$group run_child bash "$PGL" "$OUT/pg-limits-$group" "$PG_DURATION" >&2 \
             || FAILED+=("pg-limits $group")
     done
     # tps of one row of summary.tsv: test, sync_commit, clients.
