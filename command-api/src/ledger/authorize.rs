@@ -586,24 +586,20 @@ async fn append_authorization(
         .query_one(
             &statement,
             &[
-                &a.types,
-                &a.ids,
-                &a.sequences,
-                &a.event_types,
-                &a.versions,
-                &a.payloads,
-                &a.metadata,
-                &a.hashes,
-                &charge.input.app_id.to_string(),
-                &app_version,
-                &operator.as_uuid(),
-                &charge.session.as_str(),
-                &charge.input.app_id.as_uuid(),
-                &charge.input.site_id.as_uuid(),
-                &players,
-                &charge.now,
-                &data_json,
-            ],
+                a.params(),
+                vec![
+                    &charge.input.app_id.to_string(),
+                    &app_version,
+                    &operator.as_uuid(),
+                    &charge.session.as_str(),
+                    &charge.input.app_id.as_uuid(),
+                    &charge.input.site_id.as_uuid(),
+                    &players,
+                    &charge.now,
+                    &data_json,
+                ],
+            ]
+            .concat(),
         )
         .await
         .map_err(classify)?;

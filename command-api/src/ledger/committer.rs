@@ -145,25 +145,21 @@ async fn append(client: &deadpool_postgres::Client, all: &[&Charges]) -> Result<
         .query_one(
             &statement,
             &[
-                &a.types,
-                &a.ids,
-                &a.sequences,
-                &a.event_types,
-                &a.versions,
-                &a.payloads,
-                &a.metadata,
-                &a.hashes,
-                &app_ids,
-                &versions,
-                &operators,
-                &session_ids,
-                &apps,
-                &sites,
-                &players,
-                &times,
-                &responses,
-                &expected,
-            ],
+                a.params(),
+                vec![
+                    &app_ids,
+                    &versions,
+                    &operators,
+                    &session_ids,
+                    &apps,
+                    &sites,
+                    &players,
+                    &times,
+                    &responses,
+                    &expected,
+                ],
+            ]
+            .concat(),
         )
         .await
         .map_err(classify)?;

@@ -108,6 +108,20 @@ pub struct RowArrays {
 }
 
 impl RowArrays {
+    /// The eight column arrays as statement parameters `$1..$8`, in insert order.
+    pub fn params(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+        vec![
+            &self.types,
+            &self.ids,
+            &self.sequences,
+            &self.event_types,
+            &self.versions,
+            &self.payloads,
+            &self.metadata,
+            &self.hashes,
+        ]
+    }
+
     pub fn new(rows: &[EventRow]) -> Self {
         RowArrays {
             types: rows.iter().map(|r| r.aggregate_type).collect(),
@@ -138,19 +152,7 @@ pub async fn append(client: &impl GenericClient, rows: &[EventRow]) -> Result<()
     let a = RowArrays::new(rows);
     let statement = client.prepare_cached(INSERT_EVENTS).await?;
     client
-        .execute(
-            &statement,
-            &[
-                &a.types,
-                &a.ids,
-                &a.sequences,
-                &a.event_types,
-                &a.versions,
-                &a.payloads,
-                &a.metadata,
-                &a.hashes,
-            ],
-        )
+        .execute(&statement, &a.params())
         .await
         .map_err(classify)?;
     Ok(())
