@@ -60,6 +60,17 @@ error_codes! {
     NotFound = (404, "NOT_FOUND", "资源不存在", "Not found"),
     Conflict = (409, "CONFLICT", "操作与当前状态冲突", "Conflicts with the current state"),
     InternalError = (500, "INTERNAL_ERROR", "服务器内部错误", "Internal server error"),
+    InvalidCredentials = (401, "INVALID_CREDENTIALS", "用户名或密码错误", "Invalid username or password"),
+    LoginLocked = (429, "LOGIN_LOCKED", "登录失败次数过多，请稍后再试", "Too many failed logins; try again later"),
+    UsernameTaken = (409, "USERNAME_TAKEN", "用户名已被占用", "Username is already taken"),
+    AppAlreadyGranted = (409, "APP_ALREADY_GRANTED", "已拥有该应用的授权", "The app is already granted"),
+    ApplicationPending = (409, "APPLICATION_PENDING", "该应用的申请正在审核中", "An application for this app is already pending"),
+    ApplicationNotFound = (404, "APPLICATION_NOT_FOUND", "没有待审核的该申请", "No pending application with this id"),
+    RefundAlreadyOpen = (409, "REFUND_ALREADY_OPEN", "已有一笔退款申请在审核中", "A refund request is already open"),
+    RefundNotFound = (404, "REFUND_NOT_FOUND", "没有待审核的该退款申请", "No open refund request with this id"),
+    NothingToRefund = (409, "NOTHING_TO_REFUND", "余额为零，无可退款金额", "The balance is zero: nothing to refund"),
+    InvoiceAmountExceeded = (409, "INVOICE_AMOUNT_EXCEEDED", "开票金额超过可开票金额", "Amount exceeds the invoiceable amount"),
+    InvoiceNotFound = (404, "INVOICE_NOT_FOUND", "没有待审核的该发票申请", "No pending invoice request with this id"),
 }
 
 /// An error answer: a code and its details (`{}` when there is nothing to add).
@@ -170,6 +181,59 @@ impl From<ledger_core::operator::OperatorError> for ApiError {
             E::Amount(e) => ApiError::with(
                 C::InvalidParams,
                 json!({ "fields": ["amount"], "reason": e.to_string() }),
+            ),
+            E::AppAlreadyGranted => ApiError::new(C::AppAlreadyGranted),
+            E::ApplicationPending { request_id } => ApiError::with(
+                C::ApplicationPending,
+                json!({ "application_id": request_id }),
+            ),
+            E::ApplicationNotFound => ApiError::new(C::ApplicationNotFound),
+            E::RefundAlreadyOpen { refund_id } => {
+                ApiError::with(C::RefundAlreadyOpen, json!({ "refund_id": refund_id }))
+            }
+            E::RefundNotFound => ApiError::new(C::RefundNotFound),
+            E::NothingToRefund => ApiError::new(C::NothingToRefund),
+            E::InvoiceAmountExceeded {
+                invoiceable,
+                requested,
+            } => ApiError::with(
+                C::InvoiceAmountExceeded,
+                json!({ "invoiceable_amount": invoiceable, "requested_amount": requested }),
+            ),
+            E::InvoiceNotFound => ApiError::new(C::InvoiceNotFound),
+            E::ReminderNotDue => {
+                ApiError::with(C::Conflict, json!({ "reason": error.to_string() }))
+            }
+        }
+    }
+}
+
+impl From<ledger_core::staff_account::StaffError> for ApiError {
+    fn from(error: ledger_core::staff_account::StaffError) -> Self {
+        use ledger_core::staff_account::StaffError as E;
+        match error {
+            E::NotFound => ApiError::new(ErrorCode::NotFound),
+            E::AlreadyExists | E::Disabled => {
+                ApiError::with(ErrorCode::Conflict, json!({ "reason": error.to_string() }))
+            }
+            E::InvalidField { field, reason } => ApiError::with(
+                ErrorCode::InvalidParams,
+                json!({ "fields": [field], "reason": reason }),
+            ),
+        }
+    }
+}
+
+impl From<ledger_core::announcement::AnnouncementError> for ApiError {
+    fn from(error: ledger_core::announcement::AnnouncementError) -> Self {
+        use ledger_core::announcement::AnnouncementError as E;
+        match error {
+            E::AlreadyPublished => {
+                ApiError::with(ErrorCode::Conflict, json!({ "reason": error.to_string() }))
+            }
+            E::InvalidField { field, reason } => ApiError::with(
+                ErrorCode::InvalidParams,
+                json!({ "fields": [field], "reason": reason }),
             ),
         }
     }

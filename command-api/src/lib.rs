@@ -5,17 +5,21 @@
 //! - [`settings`]: typed settings (defaults → file → `MR_*` environment).
 //! - [`http`]: routes and handlers (headset protocol, staff commands, health).
 //! - [`ledger`]: the command service: cached aggregates, decide, append, retry.
+//! - [`accounts`]: logins: password hashes, lockout, sessions.
 //! - [`store`]: the event store (events, snapshots, idempotency rows, sealed secrets).
 //! - [`crypto`]: AES-256-GCM secret sealing and credential generation.
 //! - [`api_error`]: the table of error codes, statuses and messages.
 //! - [`context`], [`wire`]: per-request facts and response formats.
 //! - [`notify`]: wakes projectors after commits.
+//! - [`jobs`]: background work (grant-expiry reminders).
 //! - [`seed`]: the demo data of `make run`.
 
+pub mod accounts;
 pub mod api_error;
 pub mod context;
 pub mod crypto;
 pub mod http;
+pub mod jobs;
 pub mod ledger;
 pub mod notify;
 pub mod seed;
@@ -90,17 +94,38 @@ pub fn state(settings: &Settings, clock: Clock) -> anyhow::Result<web::Data<AppS
     // The writer has connections of its own: requests waiting for it hold connections of
     // the main pool, and must never be what keeps it from writing.
     let committer_pool = sized_pool(settings, COMMITTER_CONNECTIONS)?;
+    let passwords = accounts::password::Passwords::new(settings)?;
+    let accounts = accounts::Accounts::new(settings, pool.clone(), passwords.clone());
     let ledger = Arc::new(Ledger::new(
         pool,
         committer_pool,
         master_key,
         notifier,
         clock,
+        ledger::Policy::from_settings(settings).map_err(|e| anyhow::anyhow!(e))?,
+        passwords,
     ));
     Ok(web::Data::new(AppState {
         ledger,
-        auth: http::auth::Auth::new(settings),
+        auth: http::auth::Auth::new(settings, accounts),
     }))
+}
+
+/// Creates the first super admin from `MR_BOOTSTRAP_ADMIN_*` unless a staff account has that
+/// username already (safe when several instances start at once).
+pub async fn bootstrap(state: &AppState, settings: &Settings) -> anyhow::Result<()> {
+    let created = state
+        .ledger
+        .ensure_bootstrap_admin(
+            &settings.bootstrap_admin_username,
+            settings.bootstrap_admin_password.expose(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap admin: {} {}", e.code.as_str(), e.details))?;
+    if let Some(staff_id) = created {
+        tracing::info!(%staff_id, username = %settings.bootstrap_admin_username, "bootstrap super admin created");
+    }
+    Ok(())
 }
 
 /// The HTTP server on `listener` (port 0 in tests); await or spawn the returned server.

@@ -47,7 +47,8 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedDemo => {
             command_api::migrate(&settings).await?;
             let state = command_api::state(&settings, command_api::ledger::system_clock())?;
-            let demo = command_api::seed::seed_demo(&state.ledger)
+            command_api::bootstrap(&state, &settings).await?;
+            let demo = command_api::seed::seed_demo(&state.ledger, &settings)
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!("seeding failed: {} {}", e.code.as_str(), e.details)
@@ -58,6 +59,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             command_api::migrate(&settings).await?;
             let state = command_api::state(&settings, command_api::ledger::system_clock())?;
+            command_api::bootstrap(&state, &settings).await?;
+            command_api::jobs::reminders::spawn(
+                state.ledger.clone(),
+                std::time::Duration::from_secs(settings.grant_reminder_interval_seconds.max(1)),
+            );
             let listener = TcpListener::bind(&settings.command_http_addr)
                 .with_context(|| format!("binding {}", settings.command_http_addr))?;
             tracing::info!(addr = %settings.command_http_addr, "command-api listening");

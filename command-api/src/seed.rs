@@ -1,5 +1,6 @@
 //! Demo data for a new machine (`command-api seed-demo`): an app, an operator with balance,
-//! a site and a grant. Idempotent: a second run finds and prints the same demo.
+//! a site, a grant and a login password. Idempotent: a second run finds and prints the same
+//! demo.
 
 use ledger_core::ids::{AppId, OperatorId, SiteId};
 use ledger_core::metadata::ActorRole;
@@ -7,10 +8,12 @@ use ledger_core::money::Money;
 use ledger_core::operator::Category;
 use serde::Serialize;
 
+use crate::accounts;
 use crate::api_error::ApiError;
 use crate::context::{Lang, RequestContext};
 use crate::ledger::Ledger;
 use crate::ledger::admin::{NewApp, NewOperator, Staff};
+use crate::settings::Settings;
 use crate::store::credentials;
 
 pub const DEMO_USERNAME: &str = "demo_arcade";
@@ -24,6 +27,10 @@ pub struct Demo {
     pub app_name: String,
     pub site_id: SiteId,
     pub balance: Money,
+    /// The demo operator's login (`MR_DEMO_OPERATOR_PASSWORD`; `None` when not set, or when
+    /// someone changed the password since).
+    pub operator_username: String,
+    pub operator_password: Option<String>,
 }
 
 fn seed_context() -> (Staff, RequestContext) {
@@ -40,7 +47,7 @@ fn seed_context() -> (Staff, RequestContext) {
     (staff, ctx)
 }
 
-pub async fn seed_demo(ledger: &Ledger) -> Result<Demo, ApiError> {
+pub async fn seed_demo(ledger: &Ledger, settings: &Settings) -> Result<Demo, ApiError> {
     let client = ledger
         .pool
         .get()
@@ -55,13 +62,49 @@ pub async fn seed_demo(ledger: &Ledger) -> Result<Demo, ApiError> {
         .map_err(crate::store::classify)?
         .map(|row| row.get(0));
     drop(client);
-    match existing {
-        Some(id) => find_demo(ledger, OperatorId(id)).await,
-        None => create_demo(ledger).await,
-    }
+    let mut demo = match existing {
+        Some(id) => find_demo(ledger, OperatorId(id)).await?,
+        None => create_demo(ledger, settings).await?,
+    };
+    demo.operator_password = demo_login(ledger, settings, demo.operator_id).await?;
+    Ok(demo)
 }
 
-async fn create_demo(ledger: &Ledger) -> Result<Demo, ApiError> {
+/// The demo operator's configured password, once it is the operator's login password: set
+/// if the operator has none yet (a database seeded before logins existed).
+async fn demo_login(
+    ledger: &Ledger,
+    settings: &Settings,
+    operator_id: OperatorId,
+) -> Result<Option<String>, ApiError> {
+    let Some(password) = demo_password(settings) else {
+        return Ok(None);
+    };
+    let has_password = {
+        let client = ledger
+            .pool
+            .get()
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        accounts::store::find(&client, operator_id.into())
+            .await?
+            .is_some_and(|account| account.password_hash.is_some())
+    };
+    if !has_password {
+        let (staff, ctx) = seed_context();
+        ledger
+            .set_operator_password(&staff, &ctx, operator_id, &password)
+            .await?;
+        return Ok(Some(password));
+    }
+    Ok(ledger
+        .verify_password(operator_id.into(), &password)
+        .await
+        .is_ok()
+        .then_some(password))
+}
+
+async fn create_demo(ledger: &Ledger, settings: &Settings) -> Result<Demo, ApiError> {
     let (staff, ctx) = seed_context();
     let app = ledger
         .create_app(
@@ -82,6 +125,7 @@ async fn create_demo(ledger: &Ledger) -> Result<Demo, ApiError> {
         phone: "13800000000".to_owned(),
         email: "demo@example.com".to_owned(),
         category: Category::Standard,
+        password: demo_password(settings),
     };
     let (operator, _, issued) = ledger.create_operator(&staff, &ctx, new).await?;
     let site = ledger
@@ -113,6 +157,8 @@ async fn create_demo(ledger: &Ledger) -> Result<Demo, ApiError> {
         app_name: app.name,
         site_id: site.id,
         balance: credit.balance_after,
+        operator_username: DEMO_USERNAME.to_owned(),
+        operator_password: None,
     })
 }
 
@@ -153,5 +199,11 @@ async fn find_demo(ledger: &Ledger, operator_id: OperatorId) -> Result<Demo, Api
         app_name,
         site_id,
         balance: state.balance,
+        operator_username: DEMO_USERNAME.to_owned(),
+        operator_password: None,
     })
+}
+
+fn demo_password(settings: &Settings) -> Option<String> {
+    Some(settings.demo_operator_password.expose().to_owned()).filter(|p| !p.is_empty())
 }

@@ -41,5 +41,8 @@ add MR_MASTER_KEY "$(openssl rand -base64 32)"
 add MR_JWT_SECRET "$(alnum 48)"
 add MR_BOOTSTRAP_ADMIN_USERNAME admin
 add MR_BOOTSTRAP_ADMIN_PASSWORD "$(alnum 24)"
+# The demo operator's login; the fixed letters and digit meet the password rules (upper,
+# lower, digit) whatever the random part holds.
+add MR_DEMO_OPERATOR_PASSWORD "Demo$(alnum 16)7"
 chmod 600 "$env_file"
 printf '%s\n' "$env_file"

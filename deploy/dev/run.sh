@@ -171,6 +171,9 @@ admin_user="$(field admin_username)"
 admin_user="${admin_user:-$MR_BOOTSTRAP_ADMIN_USERNAME}"
 admin_password="$(field admin_password)"
 admin_password="${admin_password:-$MR_BOOTSTRAP_ADMIN_PASSWORD}"
+operator_user="$(field operator_username)"
+operator_password="$(field operator_password)"
+operator_password="${operator_password:-(not set: MR_DEMO_OPERATOR_PASSWORD)}"
 # The helper script aims at 127.0.0.1:8080 unless told otherwise.
 url_prefix=""
 [ "$COMMAND_URL" = http://127.0.0.1:8080 ] || url_prefix="MR_COMMAND_URL=$COMMAND_URL "
@@ -187,7 +190,8 @@ MR Ledger is running.
 
 Admin login     username $admin_user   password $admin_password
 
-Demo operator   demo_arcade   (balance $(field balance))
+Demo operator   ${operator_user:-demo_arcade}   (balance $(field balance))
+  login         username ${operator_user:-demo_arcade}   password $operator_password   (POST $COMMAND_URL/api/v1/auth/operator/login)
   operator id   $operator_id
   key id        $key_id
   secret        $secret

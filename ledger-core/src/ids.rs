@@ -68,6 +68,27 @@ uuid_id!(
     CreditId
 );
 
+uuid_id!(
+    /// An operator's application for an app it does not hold yet.
+    AppRequestId
+);
+uuid_id!(
+    /// One refund request of an operator.
+    RefundId
+);
+uuid_id!(
+    /// One invoice request of an operator (and the invoice issued for it).
+    InvoiceId
+);
+uuid_id!(
+    /// A staff account (admin, finance, analyst).
+    StaffId
+);
+uuid_id!(
+    /// An announcement to every operator.
+    AnnouncementId
+);
+
 /// Public id of an API credential (`mrk_` + 32 hex digits). The secret never travels with it.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Debug)]
 #[serde(transparent)]

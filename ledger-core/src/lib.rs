@@ -5,6 +5,7 @@
 //!
 //! Layout:
 //! - [`money`]: `Money`, two-decimal yuan with checked arithmetic.
+//! - [`chinese_amount`]: amounts in Chinese financial capitals (大写金额).
 //! - [`ids`]: id newtypes and the headset session id rules.
 //! - [`operator`]: the `Operator` aggregate (the money stream).
 //! - [`application`]: the `Application` aggregate (the catalog).
@@ -13,10 +14,18 @@
 //! - [`signing`]: the headset protocol's request signature.
 //! - [`chain`]: the per-stream hash chain over stored events.
 //! - [`staff`]: claims of staff access tokens.
+//! - [`staff_account`]: the `StaffMember` aggregate (one staff account).
+//! - [`announcement`]: the `Announcement` aggregate (a notice to every operator).
+//! - [`access`]: the role → scope matrix of both APIs.
+//! - [`account_rules`]: username, password, phone, email and tax number rules.
 #![deny(clippy::float_arithmetic)]
 
+pub mod access;
+pub mod account_rules;
+pub mod announcement;
 pub mod application;
 pub mod chain;
+pub mod chinese_amount;
 pub mod headset_server;
 pub mod ids;
 pub mod metadata;
@@ -24,5 +33,6 @@ pub mod money;
 pub mod operator;
 pub mod signing;
 pub mod staff;
+pub mod staff_account;
 
 pub use cqrs_es::{Aggregate, DomainEvent};

@@ -13,18 +13,42 @@ pub enum ActorRole {
     Operator,
     SuperAdmin,
     Admin,
-    Finance,
+    FinanceSpecialist,
+    FinanceManager,
+    FinanceAuditor,
+    Analyst,
     System,
 }
 
 impl ActorRole {
+    /// Roles a staff account can hold (everyone who logs in except operators).
+    pub const STAFF: [ActorRole; 6] = [
+        ActorRole::SuperAdmin,
+        ActorRole::Admin,
+        ActorRole::FinanceSpecialist,
+        ActorRole::FinanceManager,
+        ActorRole::FinanceAuditor,
+        ActorRole::Analyst,
+    ];
+
+    pub fn is_staff(self) -> bool {
+        Self::STAFF.contains(&self)
+    }
+
+    pub fn parse_staff(text: &str) -> Option<ActorRole> {
+        Self::STAFF.into_iter().find(|r| r.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ActorRole::HeadsetServer => "headset_server",
             ActorRole::Operator => "operator",
             ActorRole::SuperAdmin => "super_admin",
             ActorRole::Admin => "admin",
-            ActorRole::Finance => "finance",
+            ActorRole::FinanceSpecialist => "finance_specialist",
+            ActorRole::FinanceManager => "finance_manager",
+            ActorRole::FinanceAuditor => "finance_auditor",
+            ActorRole::Analyst => "analyst",
             ActorRole::System => "system",
         }
     }

@@ -3,13 +3,17 @@
 //! In one transaction: take the projection lock, point `search_path` at the read schema,
 //! re-read its checkpoint, take the next events of the gap-free tail, load the rows they
 //! touch, fold, write, advance the checkpoint, commit.
+//!
+//! Events are applied in tail order, each stream's missing predecessors just before it, so
+//! what one event sees of other streams (a fan-out's recipients) is the same in every replay
+//! whatever the batch boundaries.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tokio_postgres::{Client, GenericClient, Transaction};
 use uuid::Uuid;
 
-use crate::checkpoint;
+use crate::checkpoint::{self, EventKey};
 use crate::fold::State;
 use crate::source::{self, Missing, Payload, StoredEvent, StreamId, Until};
 use crate::{Error, check_schema_name, rows, write};
@@ -78,11 +82,19 @@ pub(crate) async fn project_in(
     let count = tail.len();
 
     let mut state = State::default();
-    load_stream_heads(tx, &mut state, &tail).await?;
-    let events = in_stream_order(tx, &state, tail).await?;
+    load_stream_heads(tx, &mut state, &tail, checkpoint.last).await?;
+    let events = in_apply_order(tx, &state, tail).await?;
     load_children(tx, &mut state, &events).await?;
     for event in &events {
-        state.apply(event)?;
+        // A fan-out reaches operators and grants that the batch mostly never loaded, so it
+        // is not folded in memory: everything folded so far is written, then one
+        // `INSERT … SELECT` over the read tables delivers it as they stand at its event.
+        // Batches without fan-outs (nearly all) still write once, at the end.
+        if let Some(fan_out) = state.apply(event)? {
+            write::changes(tx, &state).await?;
+            state.written();
+            write::fan_out(tx, &fan_out).await?;
+        }
     }
     write::changes(tx, &state).await?;
     checkpoint::advance(tx, last, count).await?;
@@ -97,31 +109,50 @@ pub(crate) async fn project_in(
     Ok(Step::Projected(count))
 }
 
-/// Loads the rows that record how far each touched stream is applied.
+/// Loads the rows that record how far each touched stream is applied, and the heads of
+/// the streams whose rows do not record it.
 async fn load_stream_heads(
     tx: &Transaction<'_>,
     state: &mut State,
     events: &[StoredEvent],
+    checkpoint: EventKey,
 ) -> Result<(), Error> {
     let mut operators = BTreeSet::new();
     let mut apps = BTreeSet::new();
     let mut servers = BTreeSet::new();
+    let mut staff = BTreeSet::new();
+    let mut headless = BTreeSet::new();
     for event in events {
         match &event.stream {
-            StreamId::Operator(id) => operators.insert(id.0),
-            StreamId::App(id) => apps.insert(id.0),
-            StreamId::HeadsetServer(operator, server) => {
-                servers.insert((operator.0, server.clone()))
+            StreamId::Operator(id) => {
+                operators.insert(id.0);
             }
-        };
+            StreamId::App(id) => {
+                apps.insert(id.0);
+            }
+            StreamId::HeadsetServer(operator, server) => {
+                servers.insert((operator.0, server.clone()));
+            }
+            StreamId::Staff(id) => {
+                staff.insert(id.0);
+                headless.insert(event.stream.clone());
+            }
+            StreamId::Announcement(_) => {
+                headless.insert(event.stream.clone());
+            }
+        }
     }
     let operators: Vec<Uuid> = operators.into_iter().collect();
     let apps: Vec<Uuid> = apps.into_iter().collect();
     let servers: Vec<(Uuid, String)> = servers.into_iter().collect();
-    let (operators, apps, servers) = tokio::try_join!(
+    let staff: Vec<Uuid> = staff.into_iter().collect();
+    let headless: Vec<StreamId> = headless.into_iter().collect();
+    let (operators, apps, servers, staff, heads) = tokio::try_join!(
         rows::operators(tx, &operators),
         rows::apps(tx, &apps),
         rows::headset_servers(tx, &servers),
+        rows::staff(tx, &staff),
+        derived_heads(tx, &headless, checkpoint),
     )?;
     for row in operators {
         state.operators.load(row.id, row);
@@ -134,33 +165,90 @@ async fn load_stream_heads(
             .headset_servers
             .load((row.operator_id, row.server_id.clone()), row);
     }
+    for row in staff {
+        state.staff.load(row.id, row);
+    }
+    state.heads = heads;
     Ok(())
 }
 
-/// The events to apply, each stream in sequence order and without holes.
+/// Heads of streams whose rows keep none: the highest sequence of the stream at or below
+/// the checkpoint. Every event the tail handed over is applied (or was, by an earlier
+/// fill), and an event beyond the checkpoint is only ever applied as the predecessor of
+/// one at or below it, so this is exactly how far the stream is applied.
+async fn derived_heads(
+    client: &impl GenericClient,
+    streams: &[StreamId],
+    checkpoint: EventKey,
+) -> Result<HashMap<StreamId, i64>, Error> {
+    if streams.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let types: Vec<&str> = streams.iter().map(StreamId::aggregate_type).collect();
+    let ids: Vec<String> = streams.iter().map(StreamId::aggregate_id).collect();
+    let rows = client
+        .query(
+            "SELECT s.ord, max(e.sequence) FROM unnest($1::text[], $2::text[]) \
+                 WITH ORDINALITY AS s(aggregate_type, aggregate_id, ord) \
+             JOIN public.events e ON e.aggregate_type = s.aggregate_type \
+                  AND e.aggregate_id = s.aggregate_id \
+                  AND (e.tx_id, e.position) <= ($3::text::xid8, $4) \
+             GROUP BY s.ord",
+            &[
+                &types,
+                &ids,
+                &checkpoint.tx_id.to_string(),
+                &checkpoint.position,
+            ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let ord: i64 = r.get(0);
+            let index = usize::try_from(ord - 1).expect("ordinality starts at 1");
+            (streams[index].clone(), r.get::<_, i64>(1))
+        })
+        .collect())
+}
+
+/// The events to apply: in tail order, each stream in sequence order and without holes.
 ///
 /// The tail's `(tx_id, position)` order can put a stream's event before its predecessor
-/// (the predecessor's transaction got its id later but committed first), possibly in a
-/// later batch. Such predecessors are loaded now; events already applied (sequence at or
+/// (the predecessor's transaction got its id later but committed first), in this batch or
+/// a later one. Missing predecessors are loaded now, and each stream's events up to one the
+/// tail hands over are applied just before it; events already applied (sequence at or
 /// below the stream's head) are skipped when the tail reaches them.
-async fn in_stream_order(
+async fn in_apply_order(
     client: &impl GenericClient,
     state: &State,
     tail: Vec<StoredEvent>,
 ) -> Result<Vec<StoredEvent>, Error> {
-    let mut streams: BTreeMap<StreamId, BTreeMap<i64, StoredEvent>> = BTreeMap::new();
+    /// A stream's events of this batch not yet placed, and the sequence due next.
+    struct Pending {
+        next: i64,
+        events: BTreeMap<i64, StoredEvent>,
+    }
+    let mut streams: BTreeMap<StreamId, Pending> = BTreeMap::new();
+    let mut order = Vec::with_capacity(tail.len());
     for event in tail {
-        if event.sequence > state.last_sequence(&event.stream) {
+        let head = state.last_sequence(&event.stream);
+        if event.sequence > head {
+            order.push((event.stream.clone(), event.sequence));
             streams
                 .entry(event.stream.clone())
-                .or_default()
+                .or_insert_with(|| Pending {
+                    next: head + 1,
+                    events: BTreeMap::new(),
+                })
+                .events
                 .insert(event.sequence, event);
         }
     }
     let mut missing = Vec::new();
-    for (stream, events) in &streams {
-        let mut expected = state.last_sequence(stream) + 1;
-        for &sequence in events.keys() {
+    for (stream, pending) in &streams {
+        let mut expected = pending.next;
+        for &sequence in pending.events.keys() {
             if sequence > expected {
                 missing.push(Missing {
                     stream: stream.clone(),
@@ -173,23 +261,34 @@ async fn in_stream_order(
     }
     for event in source::fill(client, &missing).await? {
         streams
-            .entry(event.stream.clone())
-            .or_default()
+            .get_mut(&event.stream)
+            .expect("fills are for streams of the tail")
+            .events
             .insert(event.sequence, event);
     }
-    let mut ordered = Vec::new();
-    for (stream, events) in streams {
-        let first = state.last_sequence(&stream) + 1;
-        for (expected, (sequence, event)) in (first..).zip(events) {
-            if sequence != expected {
+    let mut ordered = Vec::with_capacity(order.len());
+    for (stream, sequence) in order {
+        let pending = streams
+            .get_mut(&stream)
+            .expect("every tail event was put in its stream");
+        while let Some(entry) = pending.events.first_entry() {
+            if *entry.key() > sequence {
+                break;
+            }
+            if *entry.key() != pending.next {
                 return Err(Error::StreamGap {
                     stream: stream.to_string(),
-                    missing: expected,
+                    missing: pending.next,
                 });
             }
-            ordered.push(event);
+            pending.next += 1;
+            ordered.push(entry.remove());
         }
     }
+    assert!(
+        streams.values().all(|p| p.events.is_empty()),
+        "fills only load predecessors of tail events"
+    );
     Ok(ordered)
 }
 
@@ -204,6 +303,9 @@ async fn load_children(
     let mut sites = BTreeSet::new();
     let mut grants = BTreeSet::new();
     let mut usage = BTreeSet::new();
+    let mut applications = BTreeSet::new();
+    let mut refunds = BTreeSet::new();
+    let mut invoices = BTreeSet::new();
     for event in events {
         let (StreamId::Operator(operator), Payload::Operator(e)) = (&event.stream, &event.payload)
         else {
@@ -230,6 +332,21 @@ async fn load_children(
             E::GameAuthorized { session_id, .. } | E::GameEnded { session_id, .. } => {
                 usage.insert((operator.0, session_id.as_str().to_owned()));
             }
+            E::AppApplied { request_id, .. }
+            | E::ApplicationApproved { request_id, .. }
+            | E::ApplicationRejected { request_id, .. } => {
+                applications.insert(request_id.0);
+            }
+            E::RefundRequested { refund_id, .. }
+            | E::RefundApproved { refund_id, .. }
+            | E::RefundRejected { refund_id, .. } => {
+                refunds.insert(refund_id.0);
+            }
+            E::InvoiceRequested { invoice_id, .. }
+            | E::InvoiceIssued { invoice_id, .. }
+            | E::InvoiceRejected { invoice_id, .. } => {
+                invoices.insert(invoice_id.0);
+            }
             _ => {}
         }
     }
@@ -237,12 +354,27 @@ async fn load_children(
     let sites: Vec<Uuid> = sites.into_iter().collect();
     let grants: Vec<(Uuid, Uuid)> = grants.into_iter().collect();
     let usage: Vec<(Uuid, String)> = usage.into_iter().collect();
-    let (credentials, sites, grants, usage) = tokio::try_join!(
+    let applications: Vec<Uuid> = applications.into_iter().collect();
+    let refunds: Vec<Uuid> = refunds.into_iter().collect();
+    let invoices: Vec<Uuid> = invoices.into_iter().collect();
+    let (credentials, sites, grants, usage, applications, refunds, invoices) = tokio::try_join!(
         rows::credentials(tx, &credentials),
         rows::sites(tx, &sites),
         rows::grants(tx, &grants),
         rows::usage_records(tx, &usage),
+        rows::app_applications(tx, &applications),
+        rows::refunds(tx, &refunds),
+        rows::invoices(tx, &invoices),
     )?;
+    for row in applications {
+        state.app_applications.load(row.id, row);
+    }
+    for row in refunds {
+        state.refunds.load(row.id, row);
+    }
+    for row in invoices {
+        state.invoices.load(row.id, row);
+    }
     for row in credentials {
         state.credentials.load(row.key_id.clone(), row);
     }

@@ -3,6 +3,14 @@
 //! Every money event is checked against the row it changes (pair assertions): the previous
 //! balance plus or minus the amount must be the event's `balance_after`, and a charge must be
 //! its unit price times its players. An event that does not fit stops the batch.
+//!
+//! Layout: this file holds the state, the dispatch and the core ledger events;
+//! `workflows` the operator's requests and their reviews; `accounts` staff members and
+//! announcements; `messages` the message center's rows, marks and fan-outs.
+
+mod accounts;
+mod messages;
+mod workflows;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -10,14 +18,16 @@ use std::hash::Hash;
 use chrono::{DateTime, Utc};
 use ledger_core::application::{AppEvent, AppStatus};
 use ledger_core::headset_server::HeadsetServerEvent;
-use ledger_core::ids::{AppId, OperatorId, SiteId};
+use ledger_core::ids::{AppId, AppRequestId, InvoiceId, OperatorId, RefundId, SiteId, StaffId};
 use ledger_core::money::Money;
 use ledger_core::operator::{AccountStatus, OperatorEvent};
 
+pub(crate) use self::messages::{ANNOUNCEMENT, FanOut, Messages, PRICE_CHANGE, ReadMark};
 use crate::Error;
 use crate::rows::{
-    AppRow, CredentialRow, GrantRow, HeadsetServerRow, OperatorRow, SiteRow, TransactionRow,
-    UsageRow,
+    AnnouncementRow, AppApplicationRow, AppRow, CredentialRow, GrantRow, HeadsetServerRow,
+    InvoiceRow, MessageRow, OperatorRow, RefundRow, SiteRow, StaffActionRow, StaffRow,
+    TransactionRow, UsageRow,
 };
 use crate::source::{Payload, StoredEvent, StreamId};
 
@@ -62,9 +72,14 @@ impl<K: Eq + Hash + Clone, R> Rows<K, R> {
         self.rows.insert(key, row);
     }
 
-    /// The rows the batch changed, each once.
+    /// The rows the batch changed since they were last written, each once.
     pub fn changed(&self) -> Vec<&R> {
         self.changed.iter().map(|k| &self.rows[k]).collect()
+    }
+
+    /// After a write: the rows stay known, none is pending any more.
+    fn written(&mut self) {
+        self.changed.clear();
     }
 }
 
@@ -78,8 +93,20 @@ pub(crate) struct State {
     pub sites: Rows<SiteId, SiteRow>,
     pub grants: Rows<(OperatorId, AppId), GrantRow>,
     pub usage_records: Rows<(OperatorId, String), UsageRow>,
+    pub staff: Rows<StaffId, StaffRow>,
+    pub app_applications: Rows<AppRequestId, AppApplicationRow>,
+    pub refunds: Rows<RefundId, RefundRow>,
+    pub invoices: Rows<InvoiceId, InvoiceRow>,
     /// New rows only: a money event is applied once.
     pub transactions: Vec<TransactionRow>,
+    /// New rows only: an announcement is published once.
+    pub announcements: Vec<AnnouncementRow>,
+    pub messages: Messages,
+    /// New rows only, one per event recorded by staff.
+    pub staff_actions: Vec<StaffActionRow>,
+    /// Last applied sequence of the streams whose rows do not record it (staff members,
+    /// announcements), as loaded and as applied since.
+    pub heads: HashMap<StreamId, i64>,
 }
 
 impl State {
@@ -92,11 +119,15 @@ impl State {
                 .headset_servers
                 .get(&(*operator, server.clone()))
                 .map_or(0, |r| r.last_sequence),
+            StreamId::Staff(_) | StreamId::Announcement(_) => {
+                self.heads.get(stream).copied().unwrap_or(0)
+            }
         }
     }
 
-    /// Applies one event, which must be the next of its stream.
-    pub fn apply(&mut self, event: &StoredEvent) -> Result<(), Error> {
+    /// Applies one event, which must be the next of its stream. Returns the fan-out the
+    /// event asks for, which the caller runs after writing everything folded so far.
+    pub fn apply(&mut self, event: &StoredEvent) -> Result<Option<FanOut>, Error> {
         let last = self.last_sequence(&event.stream);
         assert_eq!(
             event.sequence,
@@ -109,18 +140,67 @@ impl State {
             sequence: event.sequence,
             reason,
         };
-        match (&event.stream, &event.payload) {
+        let fan_out = match (&event.stream, &event.payload) {
             (StreamId::Operator(id), Payload::Operator(e)) => {
-                self.apply_operator(*id, event, e).map_err(refuse)
+                self.apply_operator(*id, event, e).map(|()| None)
             }
-            (StreamId::App(id), Payload::App(e)) => {
-                self.apply_app(*id, event.sequence, e).map_err(refuse)
-            }
+            (StreamId::App(id), Payload::App(e)) => self.apply_app(*id, event, e),
             (StreamId::HeadsetServer(operator, server), Payload::HeadsetServer(e)) => self
                 .apply_heartbeat(*operator, server, event.sequence, e)
-                .map_err(refuse),
+                .map(|()| None),
+            (StreamId::Staff(id), Payload::Staff(e)) => self.apply_staff(*id, e).map(|()| None),
+            (StreamId::Announcement(id), Payload::Announcement(e)) => {
+                self.apply_announcement(*id, event, e).map(Some)
+            }
             _ => unreachable!("decoding pairs each stream with its own event type"),
         }
+        .map_err(refuse)?;
+        if !event.stream.has_head_row() {
+            self.heads.insert(event.stream.clone(), event.sequence);
+        }
+        self.record_staff_action(event);
+        Ok(fan_out)
+    }
+
+    /// One row per event recorded by staff, whatever the stream.
+    fn record_staff_action(&mut self, event: &StoredEvent) {
+        let Some(recorded) = event.recorded.as_deref() else {
+            return;
+        };
+        let Some(action) = &recorded.staff_action else {
+            return;
+        };
+        self.staff_actions.push(StaffActionRow {
+            position: event.key.position,
+            actor_id: recorded.actor_id.clone(),
+            actor_role: action.actor_role.as_str(),
+            action: action.event_type.clone(),
+            aggregate_type: event.stream.aggregate_type(),
+            aggregate_id: event.stream.aggregate_id(),
+            details: action.payload.clone(),
+            source_ip: recorded.source_ip.clone(),
+            request_id: recorded.request_id.clone(),
+            occurred_at: recorded.occurred_at,
+        });
+    }
+
+    /// After everything pending was written: rows stay known, nothing is pending.
+    pub fn written(&mut self) {
+        self.operators.written();
+        self.apps.written();
+        self.headset_servers.written();
+        self.credentials.written();
+        self.sites.written();
+        self.grants.written();
+        self.usage_records.written();
+        self.staff.written();
+        self.app_applications.written();
+        self.refunds.written();
+        self.invoices.written();
+        self.transactions.clear();
+        self.announcements.clear();
+        self.messages.clear();
+        self.staff_actions.clear();
     }
 
     fn apply_operator(
@@ -170,6 +250,10 @@ impl State {
                     registered_at: *registered_at,
                     updated_at: *registered_at,
                     last_sequence: sequence,
+                    low_balance_threshold: Money::ZERO,
+                    total_refunded: Money::ZERO,
+                    total_invoiced: Money::ZERO,
+                    deactivated_at: None,
                 },
             );
             return Ok(());
@@ -182,6 +266,22 @@ impl State {
         op.updated_at = operator_event_time(e);
         match e {
             E::OperatorRegistered { .. } => unreachable!("handled above"),
+            E::ProfileUpdated { .. }
+            | E::PasswordChanged { .. }
+            | E::CategoryChanged { .. }
+            | E::LowBalanceThresholdSet { .. }
+            | E::AppApplied { .. }
+            | E::ApplicationApproved { .. }
+            | E::ApplicationRejected { .. }
+            | E::RefundRequested { .. }
+            | E::RefundApproved { .. }
+            | E::RefundRejected { .. }
+            | E::InvoiceRequested { .. }
+            | E::InvoiceIssued { .. }
+            | E::InvoiceRejected { .. }
+            | E::MessagesRead { .. }
+            | E::AllMessagesRead { .. }
+            | E::GrantExpiryReminded { .. } => return self.apply_workflow(id, event, e),
             E::CredentialIssued {
                 key_id,
                 fingerprint,
@@ -353,6 +453,22 @@ impl State {
                         op.balance
                     ));
                 }
+                // One alert per crossing: only the charge that takes the balance from at or
+                // above the threshold to below it.
+                let threshold = op.low_balance_threshold;
+                if op.balance >= threshold && *balance_after < threshold {
+                    self.messages.create(MessageRow {
+                        operator_id: id,
+                        id: position,
+                        kind: messages::LOW_BALANCE,
+                        data: serde_json::json!({
+                            "balance": balance_after,
+                            "threshold": threshold,
+                        }),
+                        created_at: *authorized_at,
+                        read_at: None,
+                    });
+                }
                 op.balance = *balance_after;
                 op.total_charged = op
                     .total_charged
@@ -420,16 +536,23 @@ impl State {
                 op.locked_at = None;
                 op.lock_reason = None;
             }
-            E::OperatorDeactivated { .. } => {
+            E::OperatorDeactivated { deactivated_at } => {
                 op.status = "deactivated".to_owned();
                 op.locked_at = None;
                 op.lock_reason = None;
+                op.deactivated_at = Some(*deactivated_at);
             }
         }
         Ok(())
     }
 
-    fn apply_app(&mut self, id: AppId, sequence: i64, e: &AppEvent) -> Result<(), String> {
+    fn apply_app(
+        &mut self,
+        id: AppId,
+        event: &StoredEvent,
+        e: &AppEvent,
+    ) -> Result<Option<FanOut>, String> {
+        let sequence = event.sequence;
         if let AppEvent::AppCreated {
             app_id,
             name,
@@ -461,7 +584,7 @@ impl State {
                     last_sequence: sequence,
                 },
             );
-            return Ok(());
+            return Ok(None);
         }
         let app = self
             .apps
@@ -492,6 +615,17 @@ impl State {
                 }
                 app.unit_price = *new_price;
                 app.updated_at = *changed_at;
+                return Ok(Some(FanOut::PriceChange {
+                    id: event.key.position,
+                    app_id: id,
+                    data: serde_json::json!({
+                        "app_id": id,
+                        "app_name": app.name,
+                        "old_price": old_price,
+                        "new_price": new_price,
+                    }),
+                    created_at: *changed_at,
+                }));
             }
             AppEvent::PlayerRangeChanged {
                 min_players,
@@ -507,7 +641,7 @@ impl State {
                 app.updated_at = *retired_at;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     fn apply_heartbeat(
@@ -584,7 +718,27 @@ fn operator_event_time(e: &OperatorEvent) -> DateTime<Utc> {
         | E::GameEnded { ended_at: t, .. }
         | E::OperatorLocked { locked_at: t, .. }
         | E::OperatorUnlocked { unlocked_at: t }
-        | E::OperatorDeactivated { deactivated_at: t } => *t,
+        | E::OperatorDeactivated { deactivated_at: t }
+        | E::ProfileUpdated { updated_at: t, .. }
+        | E::PasswordChanged { changed_at: t }
+        | E::CategoryChanged { changed_at: t, .. }
+        | E::LowBalanceThresholdSet { set_at: t, .. }
+        | E::AppApplied { applied_at: t, .. }
+        | E::ApplicationApproved { approved_at: t, .. }
+        | E::ApplicationRejected { rejected_at: t, .. }
+        | E::RefundRequested {
+            requested_at: t, ..
+        }
+        | E::RefundApproved { approved_at: t, .. }
+        | E::RefundRejected { rejected_at: t, .. }
+        | E::InvoiceRequested {
+            requested_at: t, ..
+        }
+        | E::InvoiceIssued { issued_at: t, .. }
+        | E::InvoiceRejected { rejected_at: t, .. }
+        | E::MessagesRead { read_at: t, .. }
+        | E::AllMessagesRead { read_at: t }
+        | E::GrantExpiryReminded { reminded_at: t, .. } => *t,
     }
 }
 
@@ -609,6 +763,7 @@ mod tests {
             stream: StreamId::Operator(id),
             sequence,
             payload: Payload::Operator(e),
+            recorded: None,
         }
     }
 

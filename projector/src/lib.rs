@@ -6,15 +6,20 @@
 //! Each batch is folded in memory, with a pair assertion on every money event, and its rows
 //! and the checkpoint are written in one transaction under an advisory lock: a crash loses or
 //! doubles nothing, and a rebuild or a second projector can never interleave with it.
-//! `rebuild` replays the history into a fresh schema and swaps it in; `verify` checks every
-//! hash chain and diffs the read tables against a replay.
+//! Messages to many operators (announcements, price changes) are the exception to the
+//! in-memory fold: the batch writes what it folded so far and delivers them with one
+//! `INSERT … SELECT` over the read tables, so they reach exactly the operators of that point
+//! in the history. `rebuild` replays the history into a fresh schema and swaps it in;
+//! `verify` checks every hash chain and diffs the read tables against a replay.
 //!
 //! Layout:
 //! - `batch`: [`project_next_batch`], one transaction per batch; the step function.
-//! - `source`: reading events (the gap-free tail, stream gap fills) and decoding payloads.
-//! - `fold`: the in-memory fold and its pair assertions; no IO.
+//! - `source`: reading events (the gap-free tail, stream gap fills) and decoding payloads
+//!   and, where a read table needs it, metadata.
+//! - `fold`: the in-memory fold and its pair assertions; no IO. Its submodules: operator
+//!   workflows, staff accounts and announcements, messages.
 //! - `rows`: one struct per read table and the loading of current rows.
-//! - `write`: bulk upserts of a folded batch.
+//! - `write`: bulk upserts of a folded batch, read marks and fan-outs.
 //! - `tables`: names, keys and columns of the read tables.
 //! - `checkpoint`: where a read schema stands.
 //! - `run`: the tailing loop (LISTEN/NOTIFY plus a poll fallback) and graceful shutdown.

@@ -3,10 +3,14 @@
 //! table.
 
 use chrono::{DateTime, Utc};
-use ledger_core::ids::{AppId, AuthorizationToken, OperatorId, SiteId};
+use ledger_core::ids::{
+    AnnouncementId, AppId, AppRequestId, AuthorizationToken, InvoiceId, OperatorId, RefundId,
+    SiteId, StaffId,
+};
 use ledger_core::money::Money;
 use rust_decimal::Decimal;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -30,6 +34,10 @@ pub(crate) struct OperatorRow {
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_sequence: i64,
+    pub low_balance_threshold: Money,
+    pub total_refunded: Money,
+    pub total_invoiced: Money,
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -118,6 +126,102 @@ pub(crate) struct HeadsetServerRow {
     pub last_sequence: i64,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct StaffRow {
+    pub id: StaffId,
+    pub username: String,
+    pub name: String,
+    pub role: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct AppApplicationRow {
+    pub id: AppRequestId,
+    pub operator_id: OperatorId,
+    pub app_id: AppId,
+    pub app_name: String,
+    pub reason: String,
+    pub status: String,
+    pub review_reason: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub applied_at: DateTime<Utc>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct RefundRow {
+    pub id: RefundId,
+    pub operator_id: OperatorId,
+    pub status: String,
+    pub requested_amount: Money,
+    pub reason: String,
+    pub amount: Option<Money>,
+    pub balance_after: Option<Money>,
+    pub reject_reason: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct InvoiceRow {
+    pub id: InvoiceId,
+    pub operator_id: OperatorId,
+    pub status: String,
+    pub invoice_type: String,
+    pub title: String,
+    pub tax_number: String,
+    pub amount: Money,
+    pub invoice_number: Option<String>,
+    pub seller_name: Option<String>,
+    pub seller_tax_number: Option<String>,
+    pub reject_reason: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct AnnouncementRow {
+    pub id: AnnouncementId,
+    pub title: String,
+    pub body: String,
+    pub published_by: String,
+    pub published_at: DateTime<Utc>,
+    pub position: i64,
+}
+
+/// A message to one operator. Fan-outs (announcements, price changes) are written by SQL
+/// over the read tables and never take this form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct MessageRow {
+    pub operator_id: OperatorId,
+    pub id: i64,
+    pub kind: &'static str,
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StaffActionRow {
+    pub position: i64,
+    pub actor_id: String,
+    pub actor_role: &'static str,
+    pub action: String,
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    /// The event's payload as stored.
+    pub details: Box<RawValue>,
+    pub source_ip: String,
+    pub request_id: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
 fn money(row: &Row, column: &str, table: &'static str) -> Result<Money, Error> {
     let value: Decimal = row.get(column);
     Money::from_decimal(value).map_err(|e| Error::BadRow {
@@ -159,6 +263,10 @@ pub(crate) async fn operators(
                 registered_at: r.get("registered_at"),
                 updated_at: r.get("updated_at"),
                 last_sequence: r.get("last_sequence"),
+                low_balance_threshold: money(r, "low_balance_threshold", "operators")?,
+                total_refunded: money(r, "total_refunded", "operators")?,
+                total_invoiced: money(r, "total_invoiced", "operators")?,
+                deactivated_at: r.get("deactivated_at"),
             })
         })
         .collect()
@@ -330,6 +438,131 @@ pub(crate) async fn usage_records(
                 ended_at: r.get("ended_at"),
                 duration_seconds: r.get("duration_seconds"),
                 position: r.get("position"),
+            })
+        })
+        .collect()
+}
+
+fn money_opt(row: &Row, column: &str, table: &'static str) -> Result<Option<Money>, Error> {
+    let value: Option<Decimal> = row.get(column);
+    value
+        .map(|v| {
+            Money::from_decimal(v).map_err(|e| Error::BadRow {
+                table,
+                reason: format!("{column} {v}: {e}"),
+            })
+        })
+        .transpose()
+}
+
+pub(crate) async fn staff(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<StaffRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query("SELECT * FROM staff WHERE id = ANY($1)", &[&ids])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| StaffRow {
+            id: StaffId(uuid(r, "id")),
+            username: r.get("username"),
+            name: r.get("name"),
+            role: r.get("role"),
+            status: r.get("status"),
+            created_at: r.get("created_at"),
+            updated_at: r.get("updated_at"),
+        })
+        .collect())
+}
+
+pub(crate) async fn app_applications(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<AppApplicationRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query("SELECT * FROM app_applications WHERE id = ANY($1)", &[&ids])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| AppApplicationRow {
+            id: AppRequestId(uuid(r, "id")),
+            operator_id: OperatorId(uuid(r, "operator_id")),
+            app_id: AppId(uuid(r, "app_id")),
+            app_name: r.get("app_name"),
+            reason: r.get("reason"),
+            status: r.get("status"),
+            review_reason: r.get("review_reason"),
+            reviewed_by: r.get("reviewed_by"),
+            applied_at: r.get("applied_at"),
+            reviewed_at: r.get("reviewed_at"),
+        })
+        .collect())
+}
+
+pub(crate) async fn refunds(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<RefundRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query("SELECT * FROM refunds WHERE id = ANY($1)", &[&ids])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RefundRow {
+                id: RefundId(uuid(r, "id")),
+                operator_id: OperatorId(uuid(r, "operator_id")),
+                status: r.get("status"),
+                requested_amount: money(r, "requested_amount", "refunds")?,
+                reason: r.get("reason"),
+                amount: money_opt(r, "amount", "refunds")?,
+                balance_after: money_opt(r, "balance_after", "refunds")?,
+                reject_reason: r.get("reject_reason"),
+                reviewed_by: r.get("reviewed_by"),
+                requested_at: r.get("requested_at"),
+                reviewed_at: r.get("reviewed_at"),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn invoices(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<InvoiceRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query("SELECT * FROM invoices WHERE id = ANY($1)", &[&ids])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InvoiceRow {
+                id: InvoiceId(uuid(r, "id")),
+                operator_id: OperatorId(uuid(r, "operator_id")),
+                status: r.get("status"),
+                invoice_type: r.get("invoice_type"),
+                title: r.get("title"),
+                tax_number: r.get("tax_number"),
+                amount: money(r, "amount", "invoices")?,
+                invoice_number: r.get("invoice_number"),
+                seller_name: r.get("seller_name"),
+                seller_tax_number: r.get("seller_tax_number"),
+                reject_reason: r.get("reject_reason"),
+                reviewed_by: r.get("reviewed_by"),
+                requested_at: r.get("requested_at"),
+                issued_at: r.get("issued_at"),
+                reviewed_at: r.get("reviewed_at"),
             })
         })
         .collect()

@@ -32,6 +32,10 @@ pub(crate) const OPERATORS: Table = Table {
         "registered_at",
         "updated_at",
         "last_sequence",
+        "low_balance_threshold",
+        "total_refunded",
+        "total_invoiced",
+        "deactivated_at",
     ],
 };
 
@@ -142,6 +146,113 @@ pub(crate) const HEADSET_SERVERS: Table = Table {
     ],
 };
 
+pub(crate) const STAFF: Table = Table {
+    name: "staff",
+    key: &["id"],
+    columns: &[
+        "id",
+        "username",
+        "name",
+        "role",
+        "status",
+        "created_at",
+        "updated_at",
+    ],
+};
+
+pub(crate) const APP_APPLICATIONS: Table = Table {
+    name: "app_applications",
+    key: &["id"],
+    columns: &[
+        "id",
+        "operator_id",
+        "app_id",
+        "app_name",
+        "reason",
+        "status",
+        "review_reason",
+        "reviewed_by",
+        "applied_at",
+        "reviewed_at",
+    ],
+};
+
+pub(crate) const REFUNDS: Table = Table {
+    name: "refunds",
+    key: &["id"],
+    columns: &[
+        "id",
+        "operator_id",
+        "status",
+        "requested_amount",
+        "reason",
+        "amount",
+        "balance_after",
+        "reject_reason",
+        "reviewed_by",
+        "requested_at",
+        "reviewed_at",
+    ],
+};
+
+pub(crate) const INVOICES: Table = Table {
+    name: "invoices",
+    key: &["id"],
+    columns: &[
+        "id",
+        "operator_id",
+        "status",
+        "invoice_type",
+        "title",
+        "tax_number",
+        "amount",
+        "invoice_number",
+        "seller_name",
+        "seller_tax_number",
+        "reject_reason",
+        "reviewed_by",
+        "requested_at",
+        "issued_at",
+        "reviewed_at",
+    ],
+};
+
+pub(crate) const ANNOUNCEMENTS: Table = Table {
+    name: "announcements",
+    key: &["id"],
+    columns: &[
+        "id",
+        "title",
+        "body",
+        "published_by",
+        "published_at",
+        "position",
+    ],
+};
+
+pub(crate) const MESSAGES: Table = Table {
+    name: "messages",
+    key: &["operator_id", "id"],
+    columns: &["operator_id", "id", "kind", "data", "created_at", "read_at"],
+};
+
+pub(crate) const STAFF_ACTIONS: Table = Table {
+    name: "staff_actions",
+    key: &["position"],
+    columns: &[
+        "position",
+        "actor_id",
+        "actor_role",
+        "action",
+        "aggregate_type",
+        "aggregate_id",
+        "details",
+        "source_ip",
+        "request_id",
+        "occurred_at",
+    ],
+};
+
 /// The checkpoint, as far as it is derived from the events (`updated_at` is wall-clock time).
 pub(crate) const CHECKPOINT: Table = Table {
     name: "checkpoint",
@@ -150,7 +261,7 @@ pub(crate) const CHECKPOINT: Table = Table {
 };
 
 /// Every table the projector fills, checkpoint first.
-pub(crate) const ALL: [Table; 9] = [
+pub(crate) const ALL: [Table; 16] = [
     CHECKPOINT,
     OPERATORS,
     CREDENTIALS,
@@ -160,6 +271,13 @@ pub(crate) const ALL: [Table; 9] = [
     USAGE_RECORDS,
     TRANSACTIONS,
     HEADSET_SERVERS,
+    STAFF,
+    APP_APPLICATIONS,
+    REFUNDS,
+    INVOICES,
+    ANNOUNCEMENTS,
+    MESSAGES,
+    STAFF_ACTIONS,
 ];
 
 #[cfg(test)]
@@ -199,6 +317,22 @@ mod tests {
                 .unwrap();
             let key: Vec<String> = key.iter().map(|r| r.get(0)).collect();
             assert_eq!(table.key, key, "primary key of {}", table.name);
+        }
+        let listed: Vec<&str> = ALL.iter().map(|t| t.name).collect();
+        let in_schema = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = 'read' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        for row in &in_schema {
+            let name: String = row.get(0);
+            assert!(
+                listed.contains(&name.as_str()),
+                "read.{name} is not listed, so verify would not diff it"
+            );
         }
     }
 }

@@ -1,21 +1,32 @@
-//! Staff access tokens and what each role may read.
+//! Who is calling, and whether the route lets them in.
 //!
-//! Every `/api` endpoint takes `Authorization: Bearer <jwt>`: HS256, signed with the secret
-//! shared with the command API, claims = [`StaffClaims`] with `kind == "access"` (a refresh
-//! token is refused). Handlers state the scope they need in their signature with
-//! [`Authorized<R>`], so a handler cannot be reached without both checks having passed.
+//! Every route is declared in [`crate::endpoints::ENDPOINTS`] with the [`Access`] it needs
+//! (the role → scope matrix itself is `ledger_core::access`, shared with the command API).
+//! Handlers of protected routes take a [`Caller`]; extracting it:
+//! 1. finds the request's `(method, route pattern)` in the table (a route missing there is a
+//!    bug: 500, so an undeclared route can never be served unchecked);
+//! 2. verifies `Authorization: Bearer <jwt>`: HS256 with the secret shared with the command
+//!    API, claims = [`StaffClaims`] with `kind == "access"` (a refresh token is refused);
+//! 3. checks the token's login session is live in `auth_sessions` (not revoked or expired,
+//!    account active, same role), so logout, password changes and deactivation take effect
+//!    at once, on every instance;
+//! 4. checks the role holds the route's scope (403 naming it otherwise).
 
-use std::future::{Ready, ready};
-use std::marker::PhantomData;
+use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use ledger_core::access::{Access, Endpoint, find_endpoint};
+use ledger_core::ids::OperatorId;
 use ledger_core::metadata::ActorRole;
 use ledger_core::staff::{self, StaffClaims};
+use uuid::Uuid;
 
 use crate::AppState;
+use crate::endpoints::ENDPOINTS;
 use crate::errors::ApiError;
 use crate::settings::Secret;
 
@@ -25,58 +36,7 @@ pub const EXPIRY_LEEWAY_SECONDS: u64 = 30;
 /// Longest `Authorization` header looked at; anything longer is not one of our tokens.
 const MAX_AUTHORIZATION_LEN: usize = 4096;
 
-/// What a caller may read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Operators and their sites, grants, credentials (public parts) and headset servers.
-    OperatorsRead,
-    /// The app catalog.
-    AppsRead,
-    /// Balances, usage records and transactions.
-    LedgerRead,
-    /// The raw event store.
-    AuditRead,
-}
-
-impl Scope {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Scope::OperatorsRead => "operators:read",
-            Scope::AppsRead => "apps:read",
-            Scope::LedgerRead => "ledger:read",
-            Scope::AuditRead => "audit:read",
-        }
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-const ALL_READS: &[Scope] = &[
-    Scope::OperatorsRead,
-    Scope::AppsRead,
-    Scope::LedgerRead,
-    Scope::AuditRead,
-];
-
-/// The role matrix: the scopes each staff role holds. A role missing here holds none. For now
-/// the three staff roles read everything; analyst and auditor roles will narrow this.
-const ROLE_SCOPES: &[(ActorRole, &[Scope])] = &[
-    (ActorRole::SuperAdmin, ALL_READS),
-    (ActorRole::Admin, ALL_READS),
-    (ActorRole::Finance, ALL_READS),
-];
-
-pub fn role_has_scope(role: ActorRole, scope: Scope) -> bool {
-    ROLE_SCOPES
-        .iter()
-        .any(|(r, scopes)| *r == role && scopes.contains(&scope))
-}
-
-/// Checks staff tokens against the shared secret.
+/// Checks access tokens against the shared secret.
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
@@ -123,45 +83,50 @@ impl TokenVerifier {
     }
 }
 
-/// A scope an endpoint requires, as a type: `Authorized<LedgerRead>`.
-pub trait Requirement {
-    const SCOPE: Scope;
+/// The person behind a request: the account of a live login session whose role passed the
+/// route's access check.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The operator's id for operators, the staff member's id for staff.
+    pub account_id: Uuid,
+    pub role: ActorRole,
 }
 
-macro_rules! requirement {
-    ($($name:ident => $scope:expr),* $(,)?) => {$(
-        #[doc = concat!("Requires `", stringify!($name), "`.")]
-        pub struct $name;
-        impl Requirement for $name {
-            const SCOPE: Scope = $scope;
+impl Caller {
+    /// The caller's own operator: `/api/v1/operator/*` routes take it from the token only,
+    /// never from the request, so an operator cannot even name another operator's data.
+    pub fn operator_id(&self) -> Result<OperatorId, ApiError> {
+        if self.role != ActorRole::Operator {
+            return Err(ApiError::Forbidden {
+                access: Access::Scope(ledger_core::access::Scope::OwnRead),
+            });
         }
-    )*};
-}
-
-requirement! {
-    OperatorsRead => Scope::OperatorsRead,
-    AppsRead => Scope::AppsRead,
-    LedgerRead => Scope::LedgerRead,
-    AuditRead => Scope::AuditRead,
-}
-
-/// Extractor: the caller holds a valid access token (else 401) whose role has `R::SCOPE`
-/// (else 403 naming the missing scope).
-pub struct Authorized<R: Requirement> {
-    pub claims: StaffClaims,
-    _requirement: PhantomData<R>,
-}
-
-impl<R: Requirement> FromRequest for Authorized<R> {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(authorize::<R>(req))
+        Ok(OperatorId(self.account_id))
     }
 }
 
-fn authorize<R: Requirement>(req: &HttpRequest) -> Result<Authorized<R>, ApiError> {
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
+    }
+}
+
+/// The entry of [`ENDPOINTS`] for the request's route; a route without one is a bug.
+pub fn endpoint_of(req: &HttpRequest) -> Result<&'static Endpoint, ApiError> {
+    req.match_pattern()
+        .and_then(|pattern| find_endpoint(ENDPOINTS, req.method().as_str(), &pattern))
+        .ok_or_else(|| {
+            tracing::error!(method = %req.method(), path = %req.path(), "route not declared in ENDPOINTS");
+            ApiError::RouteNotDeclared
+        })
+}
+
+async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let endpoint = endpoint_of(req)?;
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered by build()");
@@ -170,38 +135,87 @@ fn authorize<R: Requirement>(req: &HttpRequest) -> Result<Authorized<R>, ApiErro
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let claims = state.verifier.verify(header)?;
-    if !role_has_scope(claims.role, R::SCOPE) {
+    let account_id =
+        Uuid::try_parse(&claims.sub).map_err(|_| ApiError::Unauthorized("subject is no id"))?;
+    let role = state
+        .store
+        .live_session_role(claims.sid, account_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("session not live"))?;
+    // A role change revokes the account's sessions; a mismatch means a token we did not issue
+    // for this account as it is now.
+    if role != claims.role.as_str() {
+        return Err(ApiError::Unauthorized("role differs from the account's"));
+    }
+    if !endpoint.access.allows(claims.role) {
         return Err(ApiError::Forbidden {
-            missing_scope: R::SCOPE,
+            access: endpoint.access,
         });
     }
-    Ok(Authorized {
-        claims,
-        _requirement: PhantomData,
+    Ok(Caller {
+        account_id,
+        role: claims.role,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::test as actix_test;
+    use actix_web::{App, HttpResponse, ResponseError};
+
     use super::*;
+    use crate::Settings;
+    use crate::store::Store;
+
+    const SECRET: &str = "unit-test-secret-0123456789abcdefghij";
+
+    #[actix_web::test]
+    async fn a_route_missing_from_the_table_is_refused_with_a_server_error() {
+        let settings = Settings::new("postgres://nobody@127.0.0.1:1/none", Secret::new(SECRET));
+        let state = web::Data::new(AppState {
+            store: Store::new(&settings).unwrap(),
+            verifier: TokenVerifier::new(&settings.jwt_secret),
+        });
+        let app = actix_test::init_service(App::new().app_data(state).route(
+            "/api/v1/undeclared",
+            web::get().to(|_caller: Caller| async { HttpResponse::Ok().finish() }),
+        ))
+        .await;
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get()
+                .uri("/api/v1/undeclared")
+                .to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), 500);
+    }
 
     #[test]
-    fn only_staff_roles_hold_read_scopes() {
-        for role in [ActorRole::SuperAdmin, ActorRole::Admin, ActorRole::Finance] {
-            assert!(
-                ALL_READS.iter().all(|s| role_has_scope(role, *s)),
-                "{role:?}"
-            );
-        }
-        for role in [
-            ActorRole::Operator,
-            ActorRole::HeadsetServer,
-            ActorRole::System,
-        ] {
-            assert!(
-                ALL_READS.iter().all(|s| !role_has_scope(role, *s)),
-                "{role:?}"
-            );
-        }
+    fn a_request_without_a_matched_route_has_no_endpoint() {
+        let req = actix_test::TestRequest::get()
+            .uri("/anything")
+            .to_http_request();
+        let error = endpoint_of(&req).unwrap_err();
+        assert!(matches!(error, ApiError::RouteNotDeclared));
+        assert_eq!(error.status_code(), 500);
+    }
+
+    #[test]
+    fn only_operators_have_an_operator_id() {
+        let id = Uuid::now_v7();
+        let operator = Caller {
+            account_id: id,
+            role: ActorRole::Operator,
+        };
+        assert_eq!(operator.operator_id().unwrap(), OperatorId(id));
+        let admin = Caller {
+            account_id: id,
+            role: ActorRole::SuperAdmin,
+        };
+        assert!(matches!(
+            admin.operator_id(),
+            Err(ApiError::Forbidden { .. })
+        ));
     }
 }

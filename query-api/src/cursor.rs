@@ -31,6 +31,14 @@ pub struct TimeIdKey {
     pub id: Uuid,
 }
 
+/// Position in a list ordered by event position DESC alone: an operator's messages, whose id
+/// is the position of the event that created them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositionKey {
+    pub p: i64,
+}
+
 /// Position in a list ordered by (name ASC, id ASC): the app catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +70,12 @@ impl CursorKey for TimePositionKey {
 impl CursorKey for TimeIdKey {
     fn is_valid(&self) -> bool {
         valid_micros(self.t)
+    }
+}
+
+impl CursorKey for PositionKey {
+    fn is_valid(&self) -> bool {
+        self.p > 0
     }
 }
 

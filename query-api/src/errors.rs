@@ -4,9 +4,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use ledger_core::access::Access;
 use serde_json::{Value, json};
 
-use crate::auth::Scope;
 use crate::context::{self, Lang};
 use crate::envelope::ErrorBody;
 use crate::store::StoreError;
@@ -92,13 +92,17 @@ pub enum ApiError {
     /// Why the token was refused is logged, never told.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
-    #[error("forbidden: missing scope {missing_scope}")]
-    Forbidden { missing_scope: Scope },
-    /// What was not found (`operator`, `app`, `stream`, `route`).
+    /// The role does not pass the route's access (names the scope it lacks).
+    #[error("forbidden: needs {}", access.as_str())]
+    Forbidden { access: Access },
+    /// What was not found (`operator`, `app`, `stream`, `invoice`, `refund`, `route`).
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("read failed")]
     Store(#[from] StoreError),
+    /// A route served without an entry in `ENDPOINTS`: a bug, never the caller's fault.
+    #[error("route not declared")]
+    RouteNotDeclared,
 }
 
 impl ApiError {
@@ -115,18 +119,18 @@ impl ApiError {
             ApiError::Forbidden { .. } => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Store(e) if e.is_unavailable() => ErrorCode::ServiceUnavailable,
-            ApiError::Store(_) => ErrorCode::InternalError,
+            ApiError::Store(_) | ApiError::RouteNotDeclared => ErrorCode::InternalError,
         }
     }
 
     fn details(&self) -> Value {
         match self {
             ApiError::InvalidParams { fields } => json!({ "fields": fields }),
-            ApiError::Forbidden { missing_scope } => {
-                json!({ "missing_scope": missing_scope.as_str() })
-            }
+            ApiError::Forbidden { access } => json!({ "missing_scope": access.as_str() }),
             ApiError::NotFound(resource) => json!({ "resource": resource }),
-            ApiError::Unauthorized(_) | ApiError::Store(_) => json!({}),
+            ApiError::Unauthorized(_) | ApiError::Store(_) | ApiError::RouteNotDeclared => {
+                json!({})
+            }
         }
     }
 }
@@ -182,7 +186,7 @@ mod tests {
         );
         assert_eq!(
             ApiError::Forbidden {
-                missing_scope: Scope::AuditRead
+                access: Access::Scope(ledger_core::access::Scope::EventsRead)
             }
             .status_code(),
             StatusCode::FORBIDDEN

@@ -1,5 +1,5 @@
-//! The query API of MR Ledger: staff and auditors read the read models (schema `read`) and the
-//! event store over HTTP. It only reads: every connection is opened read-only, and no statement
+//! The query API of MR Ledger: operators read their own account, staff and auditors read the
+//! read models (schema `read`) and the event store over HTTP. It only reads: every connection is opened read-only, and no statement
 //! here writes. What it shows may lag the ledger by the projector's lag; balances say which
 //! event position they reflect.
 //!
@@ -10,21 +10,27 @@
 //! - [`settings`]: the typed settings (defaults → TOML → `MR_*` environment).
 //! - [`telemetry`]: JSON logs.
 //! - [`context`]: per-request id and language, access log (the outermost middleware).
-//! - [`auth`]: staff access tokens (HS256 JWT) and the role → scope table.
+//! - [`endpoints`]: every route and the access it needs (the API's spec).
+//! - [`auth`]: the caller: access token (HS256 JWT), live login session, route access.
 //! - [`params`]: path and query decoding into typed filters, naming every bad field.
 //! - [`cursor`]: opaque keyset cursors.
 //! - [`store`]: every SQL read (the only module with SQL).
 //! - [`views`]: the JSON shapes of the answers.
+//! - [`messages`]: operators' message text per language.
 //! - [`envelope`], [`errors`]: the success and error bodies, and the error → status/code table.
 //! - [`handlers`]: one module per area and the route table.
+//! - [`pdf`]: invoice PDFs (Chinese text without a font file).
 
 pub mod auth;
 pub mod context;
 pub mod cursor;
+pub mod endpoints;
 pub mod envelope;
 pub mod errors;
 pub mod handlers;
+pub mod messages;
 pub mod params;
+pub mod pdf;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

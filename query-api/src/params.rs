@@ -140,6 +140,21 @@ impl Query {
         self.get(name, |raw| allowed.contains(&raw).then(|| raw.to_owned()))
     }
 
+    /// Text that passes `valid`.
+    pub fn checked(&mut self, name: &str, valid: impl FnOnce(&str) -> bool) -> Option<String> {
+        self.get(name, |raw| valid(raw).then(|| raw.to_owned()))
+    }
+
+    /// `true` or `false`, `default` when absent.
+    pub fn flag(&mut self, name: &str, default: bool) -> bool {
+        self.get(name, |raw| match raw {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        })
+        .unwrap_or(default)
+    }
+
     /// A page cursor issued by the same list.
     pub fn cursor<K: CursorKey>(&mut self) -> Option<K> {
         self.get("cursor", cursor::decode)
@@ -215,6 +230,16 @@ mod tests {
             q.time("from").unwrap().to_rfc3339(),
             "2026-11-21T12:30:00+00:00"
         );
+    }
+
+    #[test]
+    fn flags_are_true_or_false() {
+        let mut q = Query::parse("a=true&b=false&c=yes", &["a", "b", "c", "d"]);
+        assert!(q.flag("a", false));
+        assert!(!q.flag("b", true));
+        assert!(q.flag("c", true));
+        assert!(q.flag("d", true));
+        assert_eq!(fields(q.finish(())), ["c"]);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! with `Z`), ids are the ledger-core newtypes (hyphenated UUIDs).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use ledger_core::ids::{AppId, AuthorizationToken, OperatorId, SiteId};
+use ledger_core::ids::{
+    AnnouncementId, AppId, AppRequestId, AuthorizationToken, InvoiceId, OperatorId, RefundId,
+    SiteId, StaffId,
+};
 use ledger_core::money::Money;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -61,9 +64,65 @@ pub struct OperatorView {
     pub balance: Money,
     pub total_credited: Money,
     pub total_charged: Money,
+    pub total_refunded: Money,
+    pub total_invoiced: Money,
     pub games: i64,
+    /// Below this balance a charge sends the operator a low-balance message.
+    pub low_balance_threshold: Money,
     pub registered_at: Time,
     pub updated_at: Time,
+    pub deactivated_at: Option<Time>,
+}
+
+/// The money totals of an operator's whole history.
+#[derive(Debug, Serialize)]
+pub struct OperatorTotals {
+    pub total_credited: Money,
+    pub total_charged: Money,
+    pub total_refunded: Money,
+    pub total_invoiced: Money,
+    pub games: i64,
+}
+
+/// The admin detail page of an operator: the operator, its totals, sites and grants.
+#[derive(Debug, Serialize)]
+pub struct OperatorDetailView {
+    #[serde(flatten)]
+    pub operator: OperatorView,
+    pub totals: OperatorTotals,
+    pub sites: Vec<SiteView>,
+    pub grants: Vec<GrantView>,
+}
+
+/// An operator's own profile, with what it may still invoice.
+#[derive(Debug, Serialize)]
+pub struct ProfileView {
+    pub id: OperatorId,
+    pub username: String,
+    pub name: String,
+    pub phone: String,
+    pub email: String,
+    pub category: String,
+    pub status: String,
+    pub locked_at: Option<Time>,
+    pub lock_reason: Option<String>,
+    pub balance: Money,
+    pub low_balance_threshold: Money,
+    pub total_credited: Money,
+    pub total_charged: Money,
+    pub total_refunded: Money,
+    pub total_invoiced: Money,
+    /// Credited − refunded − invoiced − invoice requests pending review, never below zero.
+    pub invoiceable_amount: Money,
+    pub registered_at: Time,
+}
+
+/// Who an item of a staff list belongs to; null fields when the operator is not (yet) in the
+/// read model.
+#[derive(Debug, Serialize)]
+pub struct OperatorRef {
+    pub username: Option<String>,
+    pub name: Option<String>,
 }
 
 /// An operator's balance and how far the read side had got when it was read.
@@ -135,6 +194,202 @@ pub struct GrantView {
     pub revoked_at: Option<Time>,
     /// `expires_at` is at or before the time of the request.
     pub expired: bool,
+}
+
+/// An app the operator may run: the app's current terms and the grant's expiry.
+#[derive(Debug, Serialize)]
+pub struct AuthorizedAppView {
+    pub app_id: AppId,
+    pub name: String,
+    pub unit_price: Money,
+    pub min_players: i32,
+    pub max_players: i32,
+    pub app_status: String,
+    pub granted_at: Time,
+    pub expires_at: Option<Time>,
+    /// `expires_at` is at or before the time of the request.
+    pub expired: bool,
+}
+
+/// An operator's application for an app.
+#[derive(Debug, Serialize)]
+pub struct ApplicationView {
+    pub id: AppRequestId,
+    pub operator_id: OperatorId,
+    pub app_id: AppId,
+    pub app_name: String,
+    pub reason: String,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    pub review_reason: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub applied_at: Time,
+    pub reviewed_at: Option<Time>,
+}
+
+/// An application in the admins' review list.
+#[derive(Debug, Serialize)]
+pub struct StaffApplicationView {
+    #[serde(flatten)]
+    pub application: ApplicationView,
+    pub operator: OperatorRef,
+}
+
+/// A refund request and, once reviewed, its outcome.
+#[derive(Debug, Serialize)]
+pub struct RefundView {
+    pub id: RefundId,
+    pub operator_id: OperatorId,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// The balance when the request was made.
+    pub requested_amount: Money,
+    pub reason: String,
+    /// What was refunded: the balance at approval.
+    pub amount: Option<Money>,
+    pub balance_after: Option<Money>,
+    pub reject_reason: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub requested_at: Time,
+    pub reviewed_at: Option<Time>,
+}
+
+/// The operator behind a refund request, as finance reviews it.
+#[derive(Debug, Serialize)]
+pub struct RefundOperatorView {
+    pub username: Option<String>,
+    pub name: Option<String>,
+    /// Recharged, all time.
+    pub total_credited: Option<Money>,
+    /// Spent on games, all time.
+    pub total_charged: Option<Money>,
+    /// The balance now (what an approval would refund).
+    pub balance: Option<Money>,
+}
+
+/// A refund request in finance's review list.
+#[derive(Debug, Serialize)]
+pub struct FinanceRefundView {
+    #[serde(flatten)]
+    pub refund: RefundView,
+    pub operator: RefundOperatorView,
+}
+
+/// An invoice request and, once issued, the invoice.
+#[derive(Debug, Serialize)]
+pub struct InvoiceView {
+    pub id: InvoiceId,
+    pub operator_id: OperatorId,
+    /// `pending`, `issued` or `rejected`.
+    pub status: String,
+    /// `general` or `special`.
+    pub invoice_type: String,
+    pub title: String,
+    pub tax_number: String,
+    pub amount: Money,
+    pub invoice_number: Option<String>,
+    pub seller_name: Option<String>,
+    pub seller_tax_number: Option<String>,
+    pub reject_reason: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub requested_at: Time,
+    pub issued_at: Option<Time>,
+    pub reviewed_at: Option<Time>,
+    /// The invoice is issued, so its PDF can be downloaded (`…/invoices/{id}/pdf`).
+    pub pdf_available: bool,
+}
+
+/// An invoice request in finance's review list.
+#[derive(Debug, Serialize)]
+pub struct FinanceInvoiceView {
+    #[serde(flatten)]
+    pub invoice: InvoiceView,
+    pub operator: OperatorRef,
+}
+
+/// One message of an operator's message center, in the request's language.
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    /// `announcement`, `price_change`, `low_balance` or `grant_expiry`.
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    /// The facts the text is rendered from.
+    pub data: serde_json::Value,
+    pub created_at: Time,
+    pub read_at: Option<Time>,
+}
+
+/// A page of messages, newest first, with the operator's unread count.
+#[derive(Debug, Serialize)]
+pub struct MessagePage {
+    pub items: Vec<MessageView>,
+    pub unread_count: i64,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnreadCountView {
+    pub unread_count: i64,
+}
+
+/// A money movement in the global monitor.
+#[derive(Debug, Serialize)]
+pub struct GlobalTransactionView {
+    pub operator_id: OperatorId,
+    pub operator_username: Option<String>,
+    #[serde(flatten)]
+    pub transaction: TransactionView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnnouncementView {
+    pub id: AnnouncementId,
+    pub title: String,
+    pub body: String,
+    /// The staff member who published it.
+    pub published_by: String,
+    pub published_at: Time,
+}
+
+/// A staff account (never its password).
+#[derive(Debug, Serialize)]
+pub struct StaffView {
+    pub id: StaffId,
+    pub username: String,
+    pub name: String,
+    pub role: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+/// What a staff action was done to.
+#[derive(Debug, Serialize)]
+pub struct TargetView {
+    #[serde(rename = "type")]
+    pub aggregate_type: String,
+    pub id: String,
+}
+
+/// One staff action of the audit log.
+#[derive(Debug, Serialize)]
+pub struct StaffActionView {
+    pub position: i64,
+    pub actor_id: String,
+    /// Null when the actor is not a known staff account.
+    pub actor_username: Option<String>,
+    pub actor_role: String,
+    /// The event type recorded.
+    pub action: String,
+    pub target: TargetView,
+    /// The event's payload.
+    pub details: serde_json::Value,
+    pub source_ip: String,
+    pub request_id: String,
+    pub occurred_at: Time,
 }
 
 /// An API credential's public part: never its secret.

@@ -24,6 +24,24 @@ pub fn metadata(at: DateTime<Utc>) -> EventMetadata {
     }
 }
 
+/// Metadata of a command by `actor_id` acting as `actor_role`, from `source_ip`, at `at`
+/// (staff actions, reviews, operators' own requests).
+pub fn metadata_of(
+    actor_id: &str,
+    actor_role: ActorRole,
+    source_ip: &str,
+    at: DateTime<Utc>,
+) -> EventMetadata {
+    EventMetadata {
+        actor_id: actor_id.to_owned(),
+        actor_role,
+        source_ip: source_ip.to_owned(),
+        request_id: format!("req-{actor_id}-{}", at.timestamp_micros()),
+        trace_id: "trace-test".to_owned(),
+        occurred_at: at,
+    }
+}
+
 /// Appends `events` to the stream `A::TYPE`/`aggregate_id` after its current last event, in
 /// one statement, and returns their positions.
 ///

@@ -1,12 +1,14 @@
 //! Test support and tools shared by every crate's tests, and the black-box system tests.
 //!
 //! Layout:
+//! - [`cluster`]: the three real binaries on a fresh database, and a JSON client.
 //! - [`db`]: a fresh, migrated PostgreSQL database per test (cloned from a template).
 //! - [`events`]: a raw appender of hash-chained events (no API involved).
 //! - [`headset`]: a headset-server client that signs requests like a real one.
 //! - `tests/`: system tests that start the real binaries.
 //! - `src/bin/loadgen.rs`: the authorize load generator and books check.
 
+pub mod cluster;
 pub mod db;
 pub mod events;
 pub mod headset;

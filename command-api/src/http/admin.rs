@@ -3,12 +3,12 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse};
+use ledger_core::account_rules::{self, PASSWORD_MAX};
 use ledger_core::application::{APP_NAME_MAX, MAX_PLAYERS_CEILING};
 use ledger_core::ids::{AppId, OperatorId, SiteId};
 use ledger_core::operator::{Category, OperatorCommand, REASON_MAX};
 use serde_json::json;
 
-use super::auth::Scope;
 use super::body::read_limited;
 use super::fields::Fields;
 use super::{AppState, respond};
@@ -21,9 +21,7 @@ use crate::wire::success;
 const DESCRIPTION_MAX: usize = 2_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/auth/staff/login", web::post().to(login))
-        .route("/api/v1/auth/staff/refresh", web::post().to(refresh))
-        .route("/api/v1/admin/apps", web::post().to(create_app))
+    cfg.route("/api/v1/admin/apps", web::post().to(create_app))
         .route("/api/v1/admin/apps/{app_id}", web::patch().to(update_app))
         .route(
             "/api/v1/admin/apps/{app_id}/retire",
@@ -77,35 +75,6 @@ fn path_id<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::invalid_fields(&[name]))
 }
 
-async fn login(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
-        let (username, password) = (f.text("username", 1, 64), f.text("password", 1, 256));
-        f.finish()?;
-        let tokens = state.auth.login(&username, &password)?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &tokens))
-    }
-    .await;
-    respond(&ctx, result)
-}
-
-async fn refresh(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
-        let token = f.text("refresh_token", 1, 4096);
-        f.finish()?;
-        Ok(success(
-            StatusCode::OK,
-            &ctx.request_id,
-            &state.auth.refresh(&token)?,
-        ))
-    }
-    .await;
-    respond(&ctx, result)
-}
-
 fn players(f: &mut Fields, name: &str) -> Option<u32> {
     f.int_in(name, 1, i64::from(MAX_PLAYERS_CEILING))
         .map(|n| u32::try_from(n).expect("range-checked"))
@@ -122,7 +91,7 @@ async fn create_app(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::CatalogWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let name = f.text("name", 1, APP_NAME_MAX);
         let unit_price = f.money("unit_price");
@@ -157,7 +126,7 @@ async fn update_app(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::CatalogWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let app_id: AppId = path_id("app_id", &path)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let patch = AppPatch {
@@ -186,7 +155,7 @@ async fn retire_app(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::CatalogWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let app_id: AppId = path_id("app_id", &path)?;
         Ok(success(
             StatusCode::OK,
@@ -228,12 +197,13 @@ async fn create_operator(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let username = f.text("username", 3, 20);
         let name = f.text("name", 1, 100);
         let phone = f.text("phone", 5, 21);
         let email = f.text("email", 3, 254);
+        let password = f.opt_secret("password", PASSWORD_MAX);
         let category = match f.opt_text("category", 16).as_deref() {
             None => Some(Category::Trial),
             Some("vip") => Some(Category::Vip),
@@ -248,6 +218,12 @@ async fn create_operator(
             ("username", username.is_empty() || valid_username(&username)),
             ("phone", phone.is_empty() || valid_phone(&phone)),
             ("email", email.is_empty() || valid_email(&email)),
+            (
+                "password",
+                password
+                    .as_deref()
+                    .is_none_or(account_rules::valid_password),
+            ),
         ] {
             if !ok {
                 f.mark_bad(field);
@@ -260,6 +236,7 @@ async fn create_operator(
             phone,
             email,
             category: category.expect("checked"),
+            password,
         };
         let (operator, new, issued) = state.ledger.create_operator(&staff, &ctx, new).await?;
         let data = json!({
@@ -284,7 +261,7 @@ async fn rotate(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let operator_id: OperatorId = path_id("operator_id", &path)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, true)?;
         let overlap = f.opt_int_in("overlap_seconds", 0, 86_400).unwrap_or(0);
@@ -307,7 +284,7 @@ async fn open_site(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let operator_id: OperatorId = path_id("operator_id", &path)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let (name, address) = (f.text("name", 1, 100), f.text("address", 1, 300));
@@ -330,7 +307,7 @@ async fn update_site(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let site_id: SiteId = path_id("site_id", &path.1)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
@@ -362,7 +339,7 @@ async fn close_site(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let site_id: SiteId = path_id("site_id", &path.1)?;
         let site = state
@@ -383,7 +360,7 @@ async fn grant(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let operator_id: OperatorId = path_id("operator_id", &path)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let app_id = f.id::<AppId>("app_id");
@@ -420,7 +397,7 @@ async fn revoke(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let app_id: AppId = path_id("app_id", &path.1)?;
         state
@@ -446,7 +423,7 @@ async fn account_state(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::OperatorsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let operator_id: OperatorId = path_id("operator_id", &path)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, true)?;
         let reason = f.opt_text("reason", REASON_MAX);
@@ -512,7 +489,7 @@ async fn credit(
 ) -> HttpResponse {
     let ctx = RequestContext::of(&req);
     let result = async {
-        let staff = state.auth.staff(&req, Scope::CreditsWrite)?;
+        let staff = state.auth.caller(&req).await?.staff();
         let operator_id: OperatorId = path_id("operator_id", &path)?;
         let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
         let amount = f.money("amount");

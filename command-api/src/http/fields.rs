@@ -1,6 +1,7 @@
 //! Decoding JSON bodies field by field, collecting every offending field name so a 400
 //! names them all at once.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,8 @@ use crate::api_error::ApiError;
 pub struct Fields {
     object: Map<String, Value>,
     bad: Vec<String>,
+    /// Every name a handler asked about: the rest of the body is unknown and refused.
+    known: BTreeSet<String>,
 }
 
 impl Fields {
@@ -21,12 +24,14 @@ impl Fields {
             return Ok(Fields {
                 object: Map::new(),
                 bad: Vec::new(),
+                known: BTreeSet::new(),
             });
         }
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(object)) => Ok(Fields {
                 object,
                 bad: Vec::new(),
+                known: BTreeSet::new(),
             }),
             _ => Err(ApiError::invalid_fields(&["body"])),
         }
@@ -36,8 +41,16 @@ impl Fields {
         self.bad.push(name.to_owned());
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.object.contains_key(name)
+    /// Looks a field up, noting its name as one the endpoint knows.
+    fn get(&mut self, name: &str) -> Option<&Value> {
+        if !self.known.contains(name) {
+            self.known.insert(name.to_owned());
+        }
+        self.object.get(name)
+    }
+
+    pub fn has(&mut self, name: &str) -> bool {
+        self.get(name).is_some()
     }
 
     /// A required string of `min..=max` characters (trimmed).
@@ -59,7 +72,7 @@ impl Fields {
 
     /// An optional string of at most `max` characters; `null` counts as absent.
     pub fn opt_text(&mut self, name: &str, max: usize) -> Option<String> {
-        match self.object.get(name) {
+        match self.get(name) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().chars().count() <= max => Some(s.trim().to_owned()),
             Some(_) => {
@@ -69,9 +82,35 @@ impl Fields {
         }
     }
 
+    /// A required secret of `min..=max` characters exactly as sent: unlike text, a
+    /// password is not trimmed (its spaces are part of it).
+    pub fn secret(&mut self, name: &str, min: usize, max: usize) -> String {
+        match self.opt_secret(name, max) {
+            Some(secret) if secret.chars().count() >= min => secret,
+            other => {
+                if other.is_some() || !self.bad.iter().any(|b| b == name) {
+                    self.reject(name);
+                }
+                String::new()
+            }
+        }
+    }
+
+    /// An optional secret of at most `max` characters, untrimmed; `null` counts as absent.
+    pub fn opt_secret(&mut self, name: &str, max: usize) -> Option<String> {
+        match self.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.chars().count() <= max => Some(s.clone()),
+            Some(_) => {
+                self.reject(name);
+                None
+            }
+        }
+    }
+
     /// A required id (hyphenated UUID string).
     pub fn id<T: FromStr>(&mut self, name: &str) -> Option<T> {
-        let parsed = match self.object.get(name) {
+        let parsed = match self.get(name) {
             Some(Value::String(s)) => s.parse().ok(),
             _ => None,
         };
@@ -83,7 +122,7 @@ impl Fields {
 
     /// A required amount: a JSON string with at most two decimals (a number is refused).
     pub fn money(&mut self, name: &str) -> Option<Money> {
-        let parsed = match self.object.get(name) {
+        let parsed = match self.get(name) {
             Some(Value::String(s)) => Money::parse(s).ok(),
             _ => None,
         };
@@ -103,7 +142,7 @@ impl Fields {
 
     /// A required JSON integer (not `5.0`, not `"5"`).
     pub fn int(&mut self, name: &str) -> Option<i64> {
-        let parsed = self.object.get(name).and_then(Value::as_i64);
+        let parsed = self.get(name).and_then(Value::as_i64);
         if parsed.is_none() {
             self.reject(name);
         }
@@ -111,7 +150,7 @@ impl Fields {
     }
 
     pub fn opt_int(&mut self, name: &str) -> Option<i64> {
-        match self.object.get(name) {
+        match self.get(name) {
             None | Some(Value::Null) => None,
             Some(_) => self.int(name),
         }
@@ -128,7 +167,7 @@ impl Fields {
     }
 
     pub fn opt_int_in(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
-        match self.object.get(name) {
+        match self.get(name) {
             None | Some(Value::Null) => None,
             Some(_) => self.int_in(name, min, max),
         }
@@ -136,7 +175,7 @@ impl Fields {
 
     /// A time that must be present: RFC 3339 string, or `null` (→ `None`).
     pub fn nullable_time(&mut self, name: &str) -> Option<DateTime<Utc>> {
-        match self.object.get(name) {
+        match self.get(name) {
             Some(Value::Null) => None,
             Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
                 Ok(t) => Some(t.with_timezone(&Utc)),
@@ -152,8 +191,38 @@ impl Fields {
         }
     }
 
-    /// Ok when every field decoded; otherwise `INVALID_PARAMS` naming each bad one.
-    pub fn finish(self) -> Result<(), ApiError> {
+    /// A required non-empty list of at most `max` JSON integers.
+    pub fn int_list(&mut self, name: &str, max: usize) -> Option<Vec<i64>> {
+        let parsed = match self.get(name) {
+            Some(Value::Array(items)) if !items.is_empty() && items.len() <= max => items
+                .iter()
+                .map(Value::as_i64)
+                .collect::<Option<Vec<i64>>>(),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.reject(name);
+        }
+        parsed
+    }
+
+    /// Like [`Fields::finish`] for bodies whose contract ignores unknown fields (the headset
+    /// protocol: headsets in the field send what their version knows).
+    pub fn finish_ignoring_unknown(mut self) -> Result<(), ApiError> {
+        self.known.extend(self.object.keys().cloned());
+        self.finish()
+    }
+
+    /// Ok when every field decoded and none is unknown; otherwise `INVALID_PARAMS` naming
+    /// each bad or unknown one.
+    pub fn finish(mut self) -> Result<(), ApiError> {
+        let unknown: Vec<String> = self
+            .object
+            .keys()
+            .filter(|name| !self.known.contains(*name))
+            .cloned()
+            .collect();
+        self.bad.extend(unknown);
         if self.bad.is_empty() {
             Ok(())
         } else {

@@ -102,7 +102,7 @@ async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState
             Ok(f) => (f.id("app_id"), f.id("site_id"), f.int("player_count")),
             Err(_) => (None, None, None),
         };
-        params_error(bad, f.and_then(Fields::finish))?;
+        params_error(bad, f.and_then(Fields::finish_ignoring_unknown))?;
         let session_id = h.session_id.clone().expect("checked");
         let input = AuthorizeInput {
             session_id,
@@ -135,7 +135,7 @@ async fn end(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> 
             Ok(f) => f.opt_int_in("duration_seconds", 0, i64::MAX),
             Err(_) => None,
         };
-        params_error(bad, f.and_then(Fields::finish))?;
+        params_error(bad, f.and_then(Fields::finish_ignoring_unknown))?;
         let session = h.session_id.clone().expect("checked");
         let duration = duration.map(|d| u64::try_from(d).expect("non-negative"));
         let answer = state
@@ -185,7 +185,7 @@ async fn heartbeat(req: HttpRequest, payload: Payload, state: web::Data<AppState
             )),
             Err(_) => None,
         };
-        params_error(bad, f.and_then(Fields::finish))?;
+        params_error(bad, f.and_then(Fields::finish_ignoring_unknown))?;
         let (site_id, server_id, players_online, version) = parsed.expect("checked");
         let input = HeartbeatInput {
             site_id: site_id.expect("checked"),

@@ -2,16 +2,25 @@
 //!
 //! Layout:
 //! - [`headset`]: the four headset endpoints.
-//! - [`admin`]: staff login and staff commands.
-//! - [`auth`]: staff tokens and the role → scope table.
+//! - [`account`]: logins, tokens, passwords, operator registration, staff accounts.
+//! - [`admin`]: staff commands on the catalog and operators.
+//! - [`auth`]: tokens bound to login sessions; each route checked against [`endpoints`].
 //! - [`fields`]: JSON body decoding that names every bad field.
 //! - [`body`]: the request body size limit.
+//! - [`operator`]: the operator's own account (the operator comes from the token).
+//! - [`review`]: administrators' operator edits, application reviews, announcements.
+//! - [`finance`]: refund and invoice reviews.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod endpoints;
 pub mod fields;
+pub mod finance;
 pub mod headset;
+pub mod operator;
+pub mod review;
 
 use std::sync::Arc;
 
@@ -52,5 +61,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/health/ready", web::get().to(ready));
     headset::routes(cfg);
+    account::routes(cfg);
     admin::routes(cfg);
+    operator::routes(cfg);
+    review::routes(cfg);
+    finance::routes(cfg);
 }

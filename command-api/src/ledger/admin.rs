@@ -10,6 +10,7 @@ use ledger_core::signing;
 use serde::Serialize;
 
 use super::{Ledger, SideWrite};
+use crate::accounts::{self, AccountKind, NewAccount};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::context::RequestContext;
 use crate::crypto;
@@ -147,6 +148,9 @@ pub struct NewOperator {
     pub phone: String,
     pub email: String,
     pub category: Category,
+    /// The login password (already checked against the account rules); `None`: the
+    /// operator cannot log in until one is set.
+    pub password: Option<String>,
 }
 
 impl Ledger {
@@ -286,7 +290,46 @@ impl Ledger {
         ctx: &RequestContext,
         new: NewOperator,
     ) -> Result<(OperatorView, NewOperator, IssuedCredential), ApiError> {
+        self.open_operator(staff, ctx, OperatorId::new(), new).await
+    }
+
+    /// O1: an operator registers itself (the actor of its own registration).
+    pub async fn register_operator(
+        &self,
+        ctx: &RequestContext,
+        new: NewOperator,
+    ) -> Result<(OperatorView, NewOperator, IssuedCredential), ApiError> {
         let operator_id = OperatorId::new();
+        let actor = super::staff::operator_actor(operator_id);
+        self.open_operator(&actor, ctx, operator_id, new).await
+    }
+
+    /// The one way an operator comes to exist: `OperatorRegistered` and its first credential,
+    /// appended with the username claim, the sealed secret and the login account in one
+    /// transaction.
+    async fn open_operator(
+        &self,
+        actor: &Staff,
+        ctx: &RequestContext,
+        operator_id: OperatorId,
+        new: NewOperator,
+    ) -> Result<(OperatorView, NewOperator, IssuedCredential), ApiError> {
+        {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(crate::store::StoreError::from)?;
+            if accounts::store::username_taken(&client, AccountKind::Operator, &new.username)
+                .await?
+            {
+                return Err(super::staff::username_taken());
+            }
+        }
+        let password_hash = match &new.password {
+            Some(password) => Some(self.passwords.hash(password).await?),
+            None => None,
+        };
         let (issued, fingerprint, credential) = self.seal_new_credential(operator_id);
         let register = OperatorCommand::RegisterOperator {
             operator_id,
@@ -295,58 +338,35 @@ impl Ledger {
             phone: new.phone.clone(),
             email: new.email.clone(),
             category: new.category,
+            low_balance_threshold: self.policy.thresholds.of(new.category),
             key_id: issued.key_id.clone(),
             fingerprint,
             now: self.now(),
         };
-        // The username claim and the credential both go in the registering transaction.
-        let metadata = staff_metadata(staff, ctx, self.now());
-        let id = operator_id.to_string();
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(crate::store::StoreError::from)?;
-        let taken: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM operator_usernames WHERE username = $1)",
-                &[&new.username],
-            )
-            .await
-            .map_err(crate::store::classify)?
-            .get(0);
-        drop(client);
-        if taken {
-            return Err(ApiError::with(
-                ErrorCode::Conflict,
-                serde_json::json!({ "fields": ["username"], "reason": "username already taken" }),
-            ));
-        }
+        let account = NewAccount {
+            id: operator_id.into(),
+            kind: AccountKind::Operator,
+            username: new.username.clone(),
+            role: ActorRole::Operator,
+            password_hash,
+        };
+        let metadata = staff_metadata(actor, ctx, self.now());
+        let side = SideWrite::Many(vec![
+            SideWrite::Username(new.username.clone(), operator_id),
+            credential,
+            SideWrite::Account(account),
+        ]);
         let done = self
-            .execute_with_sides(
-                &id,
+            .execute(
+                &self.operators,
+                &operator_id.to_string(),
                 &metadata,
-                register,
-                vec![
-                    SideWrite::Username(new.username.clone(), operator_id),
-                    credential,
-                ],
+                vec![register],
+                Some(side),
             )
-            .await?;
+            .await
+            .map_err(super::staff::refusal_with_username)?;
         Ok((operator_view(operator_id, &done.state), new, issued))
-    }
-
-    async fn execute_with_sides(
-        &self,
-        id: &str,
-        metadata: &EventMetadata,
-        command: OperatorCommand,
-        sides: Vec<SideWrite>,
-    ) -> Result<super::Executed<Operator>, ApiError> {
-        let side = SideWrite::Many(sides);
-        Ok(self
-            .execute(&self.operators, id, metadata, vec![command], Some(side))
-            .await?)
     }
 
     /// O11/A1: a new credential; every live key ends at now + overlap.
@@ -497,8 +517,11 @@ impl Ledger {
         operator_id: OperatorId,
         command: OperatorCommand,
     ) -> Result<OperatorView, ApiError> {
+        // A deactivated operator cannot log in any more, from the moment it is recorded.
+        let side = matches!(command, OperatorCommand::DeactivateAccount { .. })
+            .then(|| SideWrite::DisableLogin(operator_id.into()));
         let done = self
-            .run_operator(staff, ctx, operator_id, vec![command], None)
+            .run_operator(staff, ctx, operator_id, vec![command], side)
             .await?;
         Ok(operator_view(operator_id, &done.state))
     }

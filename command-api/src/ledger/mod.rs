@@ -8,11 +8,18 @@
 //! - [`committer`]: group commit of those batches across operators.
 //! - [`headset`]: authentication and the other headset calls, in the protocol's check order.
 //! - [`admin`]: staff commands (apps, operators, credentials, sites, grants, credits).
+//! - [`staff`]: staff accounts, passwords, and the bootstrap super admin.
+//! - [`workflows`]: the operator's own account, app applications, refunds, invoices,
+//!   messages and grant reminders, and their staff reviews.
+//! - [`announcements`]: notices to every operator.
 
 pub mod admin;
+pub mod announcements;
 pub mod authorize;
 pub mod committer;
 pub mod headset;
+pub mod staff;
+pub mod workflows;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,12 +28,17 @@ use chrono::{DateTime, SubsecRound, Utc};
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use deadpool_postgres::Pool;
+use ledger_core::announcement::Announcement;
 use ledger_core::application::Application;
 use ledger_core::headset_server::HeadsetServer;
 use ledger_core::ids::{KeyId, OperatorId};
 use ledger_core::metadata::EventMetadata;
-use ledger_core::operator::Operator;
+use ledger_core::money::Money;
+use ledger_core::operator::{Category, IssuedBy, Operator};
+use ledger_core::staff_account::StaffMember;
 
+use crate::accounts::password::Passwords;
+use crate::accounts::{self, AccountId, NewAccount};
 use crate::crypto::MasterKey;
 use crate::notify::Notifier;
 use crate::store::credentials::{self, SealedCredential};
@@ -89,6 +101,21 @@ pub enum SideWrite {
     Credential(KeyId, SealedCredential),
     /// An operator registration's username claim.
     Username(String, OperatorId),
+    /// A new login (`accounts` row), with its operator's or staff member's first event.
+    Account(NewAccount),
+    /// The login is refused from now on and its live sessions end (operator deactivated,
+    /// staff member disabled).
+    DisableLogin(AccountId),
+    /// A disabled login works again (with a clean failure count).
+    EnableLogin(AccountId),
+    /// A new role; the account's sessions end (their tokens carry the old one).
+    SetRole(AccountId, ledger_core::metadata::ActorRole),
+    /// A new password hash; every session of the account but `keep` ends.
+    SetPassword {
+        account: AccountId,
+        hash: accounts::password::PasswordHash,
+        keep: Option<uuid::Uuid>,
+    },
     Many(Vec<SideWrite>),
 }
 
@@ -117,6 +144,44 @@ impl SideWrite {
                     .map_err(classify)?;
                 Ok(())
             }
+            SideWrite::Account(new) => accounts::store::insert(client, new).await,
+            SideWrite::DisableLogin(account) => {
+                accounts::store::set_active(client, *account, false).await?;
+                accounts::sessions::revoke_all(
+                    client,
+                    *account,
+                    None,
+                    accounts::sessions::reason::DISABLED,
+                )
+                .await
+            }
+            SideWrite::EnableLogin(account) => {
+                accounts::store::set_active(client, *account, true).await
+            }
+            SideWrite::SetRole(account, role) => {
+                accounts::store::set_role(client, *account, *role).await?;
+                accounts::sessions::revoke_all(
+                    client,
+                    *account,
+                    None,
+                    accounts::sessions::reason::ROLE_CHANGED,
+                )
+                .await
+            }
+            SideWrite::SetPassword {
+                account,
+                hash,
+                keep,
+            } => {
+                accounts::store::set_password(client, *account, hash).await?;
+                accounts::sessions::revoke_all(
+                    client,
+                    *account,
+                    *keep,
+                    accounts::sessions::reason::PASSWORD_CHANGED,
+                )
+                .await
+            }
         }
     }
 }
@@ -132,6 +197,51 @@ pub struct Executed<A: Aggregate> {
     pub before: A,
 }
 
+/// Business settings the domain needs as outside facts.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Low-balance alert threshold of each operator category.
+    pub thresholds: Thresholds,
+    /// The seller printed on issued invoices.
+    pub invoice_seller: IssuedBy,
+    /// How long before a grant expires its reminder is sent.
+    pub grant_reminder_lead: chrono::TimeDelta,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub vip: Money,
+    pub standard: Money,
+    pub trial: Money,
+}
+
+impl Thresholds {
+    pub fn of(&self, category: Category) -> Money {
+        match category {
+            Category::Vip => self.vip,
+            Category::Standard => self.standard,
+            Category::Trial => self.trial,
+        }
+    }
+}
+
+impl Policy {
+    pub fn from_settings(settings: &crate::settings::Settings) -> Result<Policy, String> {
+        Ok(Policy {
+            thresholds: Thresholds {
+                vip: settings.low_balance_threshold(Category::Vip)?,
+                standard: settings.low_balance_threshold(Category::Standard)?,
+                trial: settings.low_balance_threshold(Category::Trial)?,
+            },
+            invoice_seller: IssuedBy {
+                seller_name: settings.invoice_seller_name.clone(),
+                seller_tax_number: settings.invoice_seller_tax_number.clone(),
+            },
+            grant_reminder_lead: chrono::TimeDelta::days(settings.grant_reminder_days),
+        })
+    }
+}
+
 /// An API credential as this process knows it: whose it is and its secret.
 #[derive(Clone)]
 pub struct KnownKey {
@@ -145,12 +255,17 @@ pub struct Ledger {
     pub operators: Streams<Operator, RecentSessions>,
     pub apps: Streams<Application>,
     pub headset_servers: Streams<HeadsetServer>,
+    pub announcements: Streams<Announcement>,
+    pub staff: Streams<StaffMember>,
+    /// Hashes the passwords that commands set (registration, staff, changes, resets).
+    pub passwords: Passwords,
     authorize_queues: authorize::Queues,
     committer: committer::Committer,
     /// Secrets never change for a key id, so they are cached for good once opened.
     keys: Mutex<HashMap<String, KnownKey>>,
     notifier: Notifier,
     clock: Clock,
+    pub policy: Policy,
 }
 
 impl Ledger {
@@ -160,6 +275,8 @@ impl Ledger {
         master_key: MasterKey,
         notifier: Notifier,
         clock: Clock,
+        policy: Policy,
+        passwords: Passwords,
     ) -> Ledger {
         let committer = committer::Committer::spawn(committer_pool);
         Ledger {
@@ -168,11 +285,15 @@ impl Ledger {
             operators: Streams::default(),
             apps: Streams::default(),
             headset_servers: Streams::default(),
+            announcements: Streams::default(),
+            staff: Streams::default(),
+            passwords,
             authorize_queues: authorize::Queues::default(),
             committer,
             keys: Mutex::new(HashMap::new()),
             notifier,
             clock,
+            policy,
         }
     }
 

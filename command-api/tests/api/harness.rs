@@ -1,6 +1,7 @@
 //! Starts the command API in-process on port 0 against a fresh database, with helpers to set
 //! up the business through the staff API exactly as a client would.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 
 use actix_web::web;
@@ -8,12 +9,17 @@ use base64::Engine;
 use command_api::http::AppState;
 use command_api::settings::{Secret, Settings};
 use ledger_core::ids::{AppId, OperatorId, SiteId};
+use ledger_core::metadata::ActorRole;
 use serde_json::{Value, json};
 use tests::db::TestDb;
 use tests::headset::{HeadsetClient, Reply, reply};
 
 pub const ADMIN: &str = "root_admin";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+/// Password of the staff accounts `staff_token` creates.
+pub const STAFF_PASSWORD: &str = "Staff-Pass-1";
+/// Password of the operators `register_operator` registers.
+pub const OPERATOR_PASSWORD: &str = "Operator-Pass-1";
 
 pub fn settings(db: &TestDb) -> Settings {
     Settings {
@@ -23,6 +29,9 @@ pub fn settings(db: &TestDb) -> Settings {
         bootstrap_admin_username: ADMIN.to_owned(),
         bootstrap_admin_password: Secret(ADMIN_PASSWORD.to_owned()),
         db_pool_size: 16,
+        // Cheap argon2: tests log in all the time; production keeps the crate's defaults.
+        password_hash_memory_kib: 1024,
+        password_hash_iterations: 1,
         ..Settings::default()
     }
 }
@@ -39,6 +48,8 @@ pub struct TestApp {
     pub token: String,
     pub http: reqwest::Client,
     pub db: TestDb,
+    /// Staff accounts made by `staff_token`, by role name: (username, password).
+    staff_accounts: tokio::sync::Mutex<HashMap<&'static str, String>>,
 }
 
 /// An operator ready to play: balance, one open site, one granted app.
@@ -75,6 +86,7 @@ impl TestApp {
         let mut settings = settings(&db);
         adjust(&mut settings);
         let state = command_api::state(&settings, command_api::ledger::system_clock()).unwrap();
+        command_api::bootstrap(&state, &settings).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(command_api::serve(listener, state.clone(), 2).unwrap());
@@ -96,7 +108,97 @@ impl TestApp {
             token,
             http,
             db,
+            staff_accounts: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// `method path` with `body` as whoever `token` belongs to (`None`: no token).
+    pub async fn call(&self, token: Option<&str>, method: &str, path: &str, body: Value) -> Reply {
+        let url = format!("{}{}", self.base, path);
+        let mut request = match method {
+            "PATCH" => self.http.patch(url),
+            "DELETE" => self.http.delete(url),
+            "GET" => self.http.get(url),
+            _ => self.http.post(url),
+        };
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        reply(request.json(&body).send().await.unwrap()).await
+    }
+
+    /// A login at `kind`'s door ("staff" or "operator").
+    pub async fn login(&self, kind: &str, username: &str, password: &str) -> Reply {
+        self.call(
+            None,
+            "POST",
+            &format!("/api/v1/auth/{kind}/login"),
+            json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// The access token of a fresh login of a staff member holding `role`. The account is
+    /// created (once per role per app) by the bootstrap super admin through the staff API;
+    /// its username is `t_<role>` and its password `STAFF_PASSWORD`.
+    pub async fn staff_token(&self, role: ActorRole) -> String {
+        let username = {
+            let mut made = self.staff_accounts.lock().await;
+            if let Some(username) = made.get(role.as_str()) {
+                username.clone()
+            } else {
+                let username: String = format!("t_{}", role.as_str()).chars().take(20).collect();
+                let r = self
+                    .staff(
+                        "POST",
+                        "/api/v1/admin/staff",
+                        json!({"username": username, "name": format!("Test {}", role.as_str()),
+                               "role": role.as_str(), "password": STAFF_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(
+                    r.status,
+                    201,
+                    "creating a {} account: {}",
+                    role.as_str(),
+                    r.raw
+                );
+                made.insert(role.as_str(), username.clone());
+                username
+            }
+        };
+        let r = self.login("staff", &username, STAFF_PASSWORD).await;
+        assert_eq!(r.status, 200, "staff login: {}", r.raw);
+        r.data()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers an operator through the public registration route:
+    /// (operator id, key id, secret, password).
+    pub async fn register_operator(&self, username: &str) -> (OperatorId, String, String, String) {
+        let r = self
+            .call(
+                None,
+                "POST",
+                "/api/v1/auth/operator/register",
+                json!({"username": username, "name": "星际体验馆", "phone": "13800000000",
+                       "email": "op@example.com", "password": OPERATOR_PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "registration: {}", r.raw);
+        let d = r.data();
+        (
+            d["operator"]["id"].as_str().unwrap().parse().unwrap(),
+            d["credentials"]["key_id"].as_str().unwrap().to_owned(),
+            d["credentials"]["secret"].as_str().unwrap().to_owned(),
+            OPERATOR_PASSWORD.to_owned(),
+        )
+    }
+
+    /// The access token of a fresh operator login.
+    pub async fn operator_token(&self, username: &str, password: &str) -> String {
+        let r = self.login("operator", username, password).await;
+        assert_eq!(r.status, 200, "operator login: {}", r.raw);
+        r.data()["access_token"].as_str().unwrap().to_owned()
     }
 
     pub async fn staff(&self, method: &str, path: &str, body: Value) -> Reply {

@@ -1,7 +1,15 @@
 //! API tests of the command API: in-process server on port 0, real PostgreSQL.
 
+mod accounts;
+mod admin_review;
+mod applications;
 mod concurrency;
 mod error_table;
 mod event_store;
 mod harness;
 mod headset_scenarios;
+mod invoices;
+mod members;
+mod operator_self;
+mod refunds;
+mod reminders;

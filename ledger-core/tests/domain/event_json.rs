@@ -6,9 +6,12 @@
 use std::fmt::Debug;
 
 use ledger_core::DomainEvent;
+use ledger_core::announcement::AnnouncementEvent;
 use ledger_core::application::AppEvent;
 use ledger_core::headset_server::HeadsetServerEvent;
-use ledger_core::operator::{Category, OperatorEvent as E, RetiredKey};
+use ledger_core::metadata::ActorRole;
+use ledger_core::operator::{Category, InvoiceType, OperatorEvent as E, RetiredKey};
+use ledger_core::staff_account::StaffEvent;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -33,9 +36,8 @@ where
 }
 
 fn operator_events() -> Vec<(E, &'static str, Value)> {
-    let mut registered = registered().into_iter();
-    let (reg, issued) = (registered.next().unwrap(), registered.next().unwrap());
-    vec![
+    let [reg, issued, threshold] = <[E; 3]>::try_from(registered()).unwrap();
+    let mut cases = vec![
         (
             reg,
             "OperatorRegistered",
@@ -196,7 +198,316 @@ fn operator_events() -> Vec<(E, &'static str, Value)> {
             "OperatorDeactivated",
             json!({"OperatorDeactivated": {"deactivated_at": "2026-11-21T12:03:00Z"}}),
         ),
+        (
+            threshold,
+            "LowBalanceThresholdSet",
+            json!({"LowBalanceThresholdSet": {"threshold": "50.00", "set_at": "2026-11-21T12:00:00Z"}}),
+        ),
+    ];
+    cases.extend(workflow_events());
+    cases
+}
+
+/// The events of the workflows around the money stream (profile, applications, refunds,
+/// invoices, messages, reminders).
+fn workflow_events() -> Vec<(E, &'static str, Value)> {
+    vec![
+        (
+            E::ProfileUpdated {
+                name: "星际街机".into(),
+                phone: "+86-21-12345678".into(),
+                email: "hi@starcade.example".into(),
+                updated_at: later(10),
+            },
+            "ProfileUpdated",
+            json!({"ProfileUpdated": {
+                "name": "星际街机",
+                "phone": "+86-21-12345678",
+                "email": "hi@starcade.example",
+                "updated_at": "2026-11-21T12:00:10Z"
+            }}),
+        ),
+        (
+            E::PasswordChanged {
+                changed_at: later(20),
+            },
+            "PasswordChanged",
+            json!({"PasswordChanged": {"changed_at": "2026-11-21T12:00:20Z"}}),
+        ),
+        (
+            E::CategoryChanged {
+                category: Category::Vip,
+                changed_at: later(30),
+            },
+            "CategoryChanged",
+            json!({"CategoryChanged": {"category": "vip", "changed_at": "2026-11-21T12:00:30Z"}}),
+        ),
+        (
+            E::AppApplied {
+                request_id: request_id(REQUEST),
+                app_id: app_id(),
+                app_name: APP_NAME.into(),
+                reason: "新店开业".into(),
+                applied_at: later(40),
+            },
+            "AppApplied",
+            json!({"AppApplied": {
+                "request_id": REQUEST,
+                "app_id": APP,
+                "app_name": "太空探险",
+                "reason": "新店开业",
+                "applied_at": "2026-11-21T12:00:40Z"
+            }}),
+        ),
+        (
+            E::ApplicationApproved {
+                request_id: request_id(REQUEST),
+                app_id: app_id(),
+                approved_at: later(50),
+            },
+            "ApplicationApproved",
+            json!({"ApplicationApproved": {
+                "request_id": REQUEST,
+                "app_id": APP,
+                "approved_at": "2026-11-21T12:00:50Z"
+            }}),
+        ),
+        (
+            E::ApplicationRejected {
+                request_id: request_id(REQUEST),
+                app_id: app_id(),
+                reason: "资质不足".into(),
+                rejected_at: later(50),
+            },
+            "ApplicationRejected",
+            json!({"ApplicationRejected": {
+                "request_id": REQUEST,
+                "app_id": APP,
+                "reason": "资质不足",
+                "rejected_at": "2026-11-21T12:00:50Z"
+            }}),
+        ),
+        (
+            E::RefundRequested {
+                refund_id: refund_id(REFUND),
+                requested_amount: yuan("100"),
+                reason: "停止营业".into(),
+                requested_at: later(60),
+            },
+            "RefundRequested",
+            json!({"RefundRequested": {
+                "refund_id": REFUND,
+                "requested_amount": "100.00",
+                "reason": "停止营业",
+                "requested_at": "2026-11-21T12:01:00Z"
+            }}),
+        ),
+        (
+            E::RefundApproved {
+                refund_id: refund_id(REFUND),
+                amount: yuan("50.5"),
+                balance_after: yuan("0"),
+                approved_at: later(70),
+            },
+            "RefundApproved",
+            json!({"RefundApproved": {
+                "refund_id": REFUND,
+                "amount": "50.50",
+                "balance_after": "0.00",
+                "approved_at": "2026-11-21T12:01:10Z"
+            }}),
+        ),
+        (
+            E::RefundRejected {
+                refund_id: refund_id(REFUND),
+                reason: "信息不符".into(),
+                rejected_at: later(70),
+            },
+            "RefundRejected",
+            json!({"RefundRejected": {
+                "refund_id": REFUND,
+                "reason": "信息不符",
+                "rejected_at": "2026-11-21T12:01:10Z"
+            }}),
+        ),
+        (
+            E::InvoiceRequested {
+                invoice_id: invoice_id(INVOICE),
+                invoice_type: InvoiceType::Special,
+                title: "星际街机有限公司".into(),
+                tax_number: "91310000MA1FL0XXXX".into(),
+                amount: yuan("300"),
+                requested_at: later(80),
+            },
+            "InvoiceRequested",
+            json!({"InvoiceRequested": {
+                "invoice_id": INVOICE,
+                "invoice_type": "special",
+                "title": "星际街机有限公司",
+                "tax_number": "91310000MA1FL0XXXX",
+                "amount": "300.00",
+                "requested_at": "2026-11-21T12:01:20Z"
+            }}),
+        ),
+        (
+            E::InvoiceRequested {
+                invoice_id: invoice_id(OTHER_INVOICE),
+                invoice_type: InvoiceType::General,
+                title: "星际街机".into(),
+                tax_number: "123456789012345".into(),
+                amount: yuan("0.01"),
+                requested_at: later(80),
+            },
+            "InvoiceRequested",
+            json!({"InvoiceRequested": {
+                "invoice_id": OTHER_INVOICE,
+                "invoice_type": "general",
+                "title": "星际街机",
+                "tax_number": "123456789012345",
+                "amount": "0.01",
+                "requested_at": "2026-11-21T12:01:20Z"
+            }}),
+        ),
+        (
+            E::InvoiceIssued {
+                invoice_id: invoice_id(INVOICE),
+                invoice_number: "MR2026112100000001".into(),
+                amount: yuan("300"),
+                seller_name: "MR 科技有限公司".into(),
+                seller_tax_number: "91110000MA00000000".into(),
+                issued_at: later(90),
+            },
+            "InvoiceIssued",
+            json!({"InvoiceIssued": {
+                "invoice_id": INVOICE,
+                "invoice_number": "MR2026112100000001",
+                "amount": "300.00",
+                "seller_name": "MR 科技有限公司",
+                "seller_tax_number": "91110000MA00000000",
+                "issued_at": "2026-11-21T12:01:30Z"
+            }}),
+        ),
+        (
+            E::InvoiceRejected {
+                invoice_id: invoice_id(INVOICE),
+                reason: "抬头有误".into(),
+                rejected_at: later(90),
+            },
+            "InvoiceRejected",
+            json!({"InvoiceRejected": {
+                "invoice_id": INVOICE,
+                "reason": "抬头有误",
+                "rejected_at": "2026-11-21T12:01:30Z"
+            }}),
+        ),
+        (
+            E::MessagesRead {
+                message_ids: vec![3, 17, 9_000_000_000],
+                read_at: later(100),
+            },
+            "MessagesRead",
+            json!({"MessagesRead": {
+                "message_ids": [3, 17, 9_000_000_000_i64],
+                "read_at": "2026-11-21T12:01:40Z"
+            }}),
+        ),
+        (
+            E::AllMessagesRead {
+                read_at: later(100),
+            },
+            "AllMessagesRead",
+            json!({"AllMessagesRead": {"read_at": "2026-11-21T12:01:40Z"}}),
+        ),
+        (
+            E::GrantExpiryReminded {
+                app_id: app_id(),
+                app_name: APP_NAME.into(),
+                expires_at: at("2026-11-28T16:00:00Z"),
+                reminded_at: later(110),
+            },
+            "GrantExpiryReminded",
+            json!({"GrantExpiryReminded": {
+                "app_id": APP,
+                "app_name": "太空探险",
+                "expires_at": "2026-11-28T16:00:00Z",
+                "reminded_at": "2026-11-21T12:01:50Z"
+            }}),
+        ),
     ]
+}
+
+fn staff_events() -> Vec<(StaffEvent, &'static str, Value)> {
+    vec![
+        (
+            StaffEvent::StaffCreated {
+                staff_id: staff_id(),
+                username: "fin_li".into(),
+                name: "李财务".into(),
+                role: ActorRole::FinanceSpecialist,
+                created_at: t0(),
+            },
+            "StaffCreated",
+            json!({"StaffCreated": {
+                "staff_id": STAFF,
+                "username": "fin_li",
+                "name": "李财务",
+                "role": "finance_specialist",
+                "created_at": "2026-11-21T12:00:00Z"
+            }}),
+        ),
+        (
+            StaffEvent::StaffRoleChanged {
+                role: ActorRole::SuperAdmin,
+                changed_at: later(1),
+            },
+            "StaffRoleChanged",
+            json!({"StaffRoleChanged": {"role": "super_admin", "changed_at": "2026-11-21T12:00:01Z"}}),
+        ),
+        (
+            StaffEvent::StaffDisabled {
+                disabled_at: later(2),
+            },
+            "StaffDisabled",
+            json!({"StaffDisabled": {"disabled_at": "2026-11-21T12:00:02Z"}}),
+        ),
+        (
+            StaffEvent::StaffEnabled {
+                enabled_at: later(3),
+            },
+            "StaffEnabled",
+            json!({"StaffEnabled": {"enabled_at": "2026-11-21T12:00:03Z"}}),
+        ),
+        (
+            StaffEvent::StaffPasswordChanged {
+                changed_at: later(4),
+            },
+            "StaffPasswordChanged",
+            json!({"StaffPasswordChanged": {"changed_at": "2026-11-21T12:00:04Z"}}),
+        ),
+        (
+            StaffEvent::StaffPasswordReset { reset_at: later(5) },
+            "StaffPasswordReset",
+            json!({"StaffPasswordReset": {"reset_at": "2026-11-21T12:00:05Z"}}),
+        ),
+    ]
+}
+
+fn announcement_events() -> Vec<(AnnouncementEvent, &'static str, Value)> {
+    vec![(
+        AnnouncementEvent::AnnouncementPublished {
+            announcement_id: announcement_id(),
+            title: "春节营业安排".into(),
+            body: "春节期间正常营业。\n祝大家新年快乐！".into(),
+            published_at: later(6),
+        },
+        "AnnouncementPublished",
+        json!({"AnnouncementPublished": {
+            "announcement_id": ANNOUNCEMENT,
+            "title": "春节营业安排",
+            "body": "春节期间正常营业。\n祝大家新年快乐！",
+            "published_at": "2026-11-21T12:00:06Z"
+        }}),
+    )]
 }
 
 fn app_events() -> Vec<(AppEvent, &'static str, Value)> {
@@ -307,6 +618,22 @@ fn operator_variant_index(event: &E) -> usize {
         E::OperatorLocked { .. } => 11,
         E::OperatorUnlocked { .. } => 12,
         E::OperatorDeactivated { .. } => 13,
+        E::LowBalanceThresholdSet { .. } => 14,
+        E::ProfileUpdated { .. } => 15,
+        E::PasswordChanged { .. } => 16,
+        E::CategoryChanged { .. } => 17,
+        E::AppApplied { .. } => 18,
+        E::ApplicationApproved { .. } => 19,
+        E::ApplicationRejected { .. } => 20,
+        E::RefundRequested { .. } => 21,
+        E::RefundApproved { .. } => 22,
+        E::RefundRejected { .. } => 23,
+        E::InvoiceRequested { .. } => 24,
+        E::InvoiceIssued { .. } => 25,
+        E::InvoiceRejected { .. } => 26,
+        E::MessagesRead { .. } => 27,
+        E::AllMessagesRead { .. } => 28,
+        E::GrantExpiryReminded { .. } => 29,
     }
 }
 
@@ -323,6 +650,23 @@ fn app_variant_index(event: &AppEvent) -> usize {
 fn headset_server_variant_index(event: &HeadsetServerEvent) -> usize {
     match event {
         HeadsetServerEvent::HeartbeatReceived { .. } => 0,
+    }
+}
+
+fn staff_variant_index(event: &StaffEvent) -> usize {
+    match event {
+        StaffEvent::StaffCreated { .. } => 0,
+        StaffEvent::StaffRoleChanged { .. } => 1,
+        StaffEvent::StaffDisabled { .. } => 2,
+        StaffEvent::StaffEnabled { .. } => 3,
+        StaffEvent::StaffPasswordChanged { .. } => 4,
+        StaffEvent::StaffPasswordReset { .. } => 5,
+    }
+}
+
+fn announcement_variant_index(event: &AnnouncementEvent) -> usize {
+    match event {
+        AnnouncementEvent::AnnouncementPublished { .. } => 0,
     }
 }
 
@@ -344,7 +688,7 @@ fn assert_covers_every_variant<T>(
 #[test]
 fn every_operator_event_variant_has_pinned_json_that_reads_back() {
     let cases = operator_events();
-    assert_covers_every_variant(&cases, 14, operator_variant_index);
+    assert_covers_every_variant(&cases, 30, operator_variant_index);
     for (event, _, expected) in cases {
         pin(&event, expected);
     }
@@ -369,6 +713,24 @@ fn every_headset_server_event_variant_has_pinned_json_that_reads_back() {
 }
 
 #[test]
+fn every_staff_event_variant_has_pinned_json_that_reads_back() {
+    let cases = staff_events();
+    assert_covers_every_variant(&cases, 6, staff_variant_index);
+    for (event, _, expected) in cases {
+        pin(&event, expected);
+    }
+}
+
+#[test]
+fn every_announcement_event_variant_has_pinned_json_that_reads_back() {
+    let cases = announcement_events();
+    assert_covers_every_variant(&cases, 1, announcement_variant_index);
+    for (event, _, expected) in cases {
+        pin(&event, expected);
+    }
+}
+
+#[test]
 fn event_type_names_are_pinned_and_match_the_json_tag() {
     fn check<T: DomainEvent>(cases: Vec<(T, &'static str, Value)>) {
         let names: Vec<&str> = cases.iter().map(|(_, name, _)| *name).collect();
@@ -383,6 +745,8 @@ fn event_type_names_are_pinned_and_match_the_json_tag() {
     check(operator_events());
     check(app_events());
     check(headset_server_events());
+    check(staff_events());
+    check(announcement_events());
 }
 
 #[test]

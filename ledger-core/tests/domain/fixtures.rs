@@ -4,7 +4,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use cqrs_es::test::{AggregateTestExecutor, TestFramework};
 use ledger_core::application::{AppStatus, Application};
-use ledger_core::ids::{AppId, AuthorizationToken, CreditId, KeyId, OperatorId, SessionId, SiteId};
+use ledger_core::ids::{
+    AnnouncementId, AppId, AppRequestId, AuthorizationToken, CreditId, InvoiceId, KeyId,
+    OperatorId, RefundId, SessionId, SiteId, StaffId,
+};
 use ledger_core::money::Money;
 use ledger_core::operator::{AppTerms, Category, Operator, OperatorCommand, OperatorEvent};
 use ledger_core::{Aggregate, DomainEvent};
@@ -19,6 +22,14 @@ pub const NEW_KEY: &str = "mrk_00000000000000000000000000000002";
 pub const THIRD_KEY: &str = "mrk_00000000000000000000000000000003";
 pub const TOKEN: &str = "0190f5a4-7b1c-7d3e-8f00-00000000c001";
 pub const CREDIT: &str = "0190f5a4-7b1c-7d3e-8f00-00000000d001";
+pub const REQUEST: &str = "0190f5a4-7b1c-7d3e-8f00-00000000e001";
+pub const OTHER_REQUEST: &str = "0190f5a4-7b1c-7d3e-8f00-00000000e002";
+pub const REFUND: &str = "0190f5a4-7b1c-7d3e-8f00-00000000f001";
+pub const OTHER_REFUND: &str = "0190f5a4-7b1c-7d3e-8f00-00000000f002";
+pub const INVOICE: &str = "0190f5a4-7b1c-7d3e-8f00-000000001001";
+pub const OTHER_INVOICE: &str = "0190f5a4-7b1c-7d3e-8f00-000000001002";
+pub const STAFF: &str = "0190f5a4-7b1c-7d3e-8f00-000000002001";
+pub const ANNOUNCEMENT: &str = "0190f5a4-7b1c-7d3e-8f00-000000003001";
 
 /// 2026-11-21T12:00:00Z, the moment every scenario starts.
 pub fn t0() -> DateTime<Utc> {
@@ -67,6 +78,26 @@ pub fn credit_id() -> CreditId {
     CREDIT.parse().unwrap()
 }
 
+pub fn request_id(id: &str) -> AppRequestId {
+    id.parse().unwrap()
+}
+
+pub fn refund_id(id: &str) -> RefundId {
+    id.parse().unwrap()
+}
+
+pub fn invoice_id(id: &str) -> InvoiceId {
+    id.parse().unwrap()
+}
+
+pub fn staff_id() -> StaffId {
+    STAFF.parse().unwrap()
+}
+
+pub fn announcement_id() -> AnnouncementId {
+    ANNOUNCEMENT.parse().unwrap()
+}
+
 /// A well-formed session id of the operator; `n` makes it unique.
 pub fn session(n: u32) -> SessionId {
     SessionId::parse(&format!(
@@ -108,13 +139,17 @@ pub fn register_command() -> OperatorCommand {
         phone: "13800138000".to_owned(),
         email: "ops@starcade.example".to_owned(),
         category: Category::Trial,
+        low_balance_threshold: yuan(TRIAL_THRESHOLD),
         key_id: key(KEY),
         fingerprint: "f1".repeat(32),
         now: t0(),
     }
 }
 
-/// The two events of a registration at `t0`.
+/// The trial category's default low-balance threshold, as configuration gives it.
+pub const TRIAL_THRESHOLD: &str = "50.00";
+
+/// The three events of a registration at `t0`.
 pub fn registered() -> Vec<OperatorEvent> {
     vec![
         OperatorEvent::OperatorRegistered {
@@ -130,6 +165,10 @@ pub fn registered() -> Vec<OperatorEvent> {
             key_id: key(KEY),
             fingerprint: "f1".repeat(32),
             issued_at: t0(),
+        },
+        OperatorEvent::LowBalanceThresholdSet {
+            threshold: yuan(TRIAL_THRESHOLD),
+            set_at: t0(),
         },
     ]
 }

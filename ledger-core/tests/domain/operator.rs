@@ -24,7 +24,7 @@ fn with(mut events: Vec<E>, more: impl IntoIterator<Item = E>) -> Vec<E> {
 // ---------------------------------------------------------------- registration
 
 #[test]
-fn registering_an_operator_records_it_and_issues_its_first_key() {
+fn registering_an_operator_records_it_issues_its_first_key_and_sets_its_threshold() {
     given(vec![])
         .when(register_command())
         .then_expect_events(registered());
@@ -38,6 +38,7 @@ fn a_registered_operator_is_active_with_zero_balance_and_one_live_key() {
     assert_eq!(operator.category, Category::Trial);
     assert_eq!(operator.status, AccountStatus::Active);
     assert!(operator.balance.is_zero());
+    assert_eq!(operator.low_balance_threshold, yuan(TRIAL_THRESHOLD));
     assert!(operator.is_live_key(&key(KEY), t0()));
     assert!(!operator.is_live_key(&key(NEW_KEY), t0()));
     assert!(operator.sites.is_empty() && operator.grants.is_empty());
@@ -430,7 +431,13 @@ fn granting_an_app_permanently_records_no_expiry() {
         })
         .then_expect_events(vec![granted(None)]);
     let operator = replay(with(registered(), [granted(None)]));
-    assert_eq!(operator.grants[&app_id()], Grant { expires_at: None });
+    assert_eq!(
+        operator.grants[&app_id()],
+        Grant {
+            expires_at: None,
+            reminded: false
+        }
+    );
     assert!(!operator.grants[&app_id()].is_expired(at("2099-01-01T00:00:00Z")));
 }
 
@@ -458,7 +465,13 @@ fn granting_again_replaces_the_expiry() {
         registered(),
         [granted(Some(later(10))), granted(None)],
     ));
-    assert_eq!(operator.grants[&app_id()], Grant { expires_at: None });
+    assert_eq!(
+        operator.grants[&app_id()],
+        Grant {
+            expires_at: None,
+            reminded: false
+        }
+    );
 }
 
 #[test]

@@ -2,10 +2,12 @@
 //!
 //! A small, independent model (plain integers and flags) predicts the exact outcome of every
 //! command; the aggregate must agree with it event for event and error for error. After every
-//! step: the balance is never negative, it equals the credits minus the charges summed from the
-//! events, every `balance_after` is the running sum, and replaying the events (also through
-//! their stored JSON) rebuilds exactly the same state. `Aggregate::handle` must produce the same
-//! events and state as `Operator::decide`.
+//! step: the balance is never negative, it equals the credits minus the charges and refunds
+//! summed from the events, every `balance_after` is the running sum, a refund is exactly the
+//! balance at its approval (never more, invariant 7), invoices never take more than was
+//! received less what was refunded when they were requested, and replaying the events (also
+//! through their stored JSON) rebuilds exactly the same state. `Aggregate::handle` must produce
+//! the same events and state as `Operator::decide`.
 
 use std::collections::BTreeMap;
 
@@ -13,11 +15,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use cqrs_es::event_sink::EventSink;
 use ledger_core::Aggregate;
 use ledger_core::application::AppStatus;
-use ledger_core::ids::{AppId, AuthorizationToken, CreditId, KeyId, SessionId, SiteId};
+use ledger_core::ids::{
+    AppId, AuthorizationToken, CreditId, InvoiceId, KeyId, RefundId, SessionId, SiteId,
+};
 use ledger_core::money::Money;
 use ledger_core::operator::{
-    AppTerms, MAX_ROTATION_OVERLAP, Operator, OperatorCommand as C, OperatorError,
-    OperatorEvent as E, RetiredKey,
+    AppTerms, InvoiceRequest, InvoiceType, IssuedBy, MAX_ROTATION_OVERLAP, Operator,
+    OperatorCommand as C, OperatorError, OperatorEvent as E, RetiredKey,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -66,6 +70,32 @@ enum Step {
     EndGame {
         duration_seconds: Option<u64>,
     },
+    RequestRefund,
+    /// `open`: names the open request (if any); otherwise an id never used.
+    ApproveRefund {
+        open: bool,
+    },
+    RejectRefund {
+        open: bool,
+    },
+    RequestInvoice {
+        amount: InvoiceAmount,
+    },
+    /// `pick` chooses among the pending requests; `None` names an id never used.
+    IssueInvoice {
+        pick: Option<usize>,
+    },
+    RejectInvoice {
+        pick: Option<usize>,
+    },
+}
+
+/// How much an invoice request asks for.
+#[derive(Debug, Clone)]
+enum InvoiceAmount {
+    /// Per mille of what is invoiceable when the step runs: 1000 is exactly all of it.
+    Share(i64),
+    Fen(i64),
 }
 
 /// Weights favour the money path; deactivation is rare because it freezes the account.
@@ -106,6 +136,16 @@ fn step() -> impl Strategy<Value = Step> {
         10 => (-60i64..=90_000).prop_map(|overlap_seconds| Step::Rotate { overlap_seconds }),
         20 => proptest::option::of(0u64..=7_200).prop_map(|duration_seconds| Step::EndGame { duration_seconds }),
         1 => Just(Step::Deactivate),
+        10 => Just(Step::RequestRefund),
+        8 => proptest::bool::weighted(0.9).prop_map(|open| Step::ApproveRefund { open }),
+        4 => proptest::bool::weighted(0.9).prop_map(|open| Step::RejectRefund { open }),
+        15 => prop_oneof![
+            6 => prop_oneof![0i64..=1_200, Just(1_000)].prop_map(InvoiceAmount::Share),
+            1 => prop_oneof![Just(0i64), 1i64..=300_000].prop_map(InvoiceAmount::Fen),
+        ]
+        .prop_map(|amount| Step::RequestInvoice { amount }),
+        8 => proptest::option::weighted(0.9, 0usize..4).prop_map(|pick| Step::IssueInvoice { pick }),
+        5 => proptest::option::weighted(0.9, 0usize..4).prop_map(|pick| Step::RejectInvoice { pick }),
     ]
 }
 
@@ -165,6 +205,12 @@ struct Model {
     grants: [Option<Option<DateTime<Utc>>>; APPS],
     balance_fen: i64,
     keys: BTreeMap<KeyId, Option<DateTime<Utc>>>,
+    credited_fen: i64,
+    refunded_fen: i64,
+    invoiced_fen: i64,
+    /// Invoice requests waiting for review, with their amounts.
+    pending_invoices: BTreeMap<InvoiceId, i64>,
+    open_refund: Option<RefundId>,
 }
 
 impl Model {
@@ -175,6 +221,37 @@ impl Model {
             grants: [None; APPS],
             balance_fen: 0,
             keys: BTreeMap::from([(key(KEY), None)]),
+            credited_fen: 0,
+            refunded_fen: 0,
+            invoiced_fen: 0,
+            pending_invoices: BTreeMap::new(),
+            open_refund: None,
+        }
+    }
+
+    /// Received, less refunded, less invoiced or waiting to be; never below zero.
+    fn invoiceable_fen(&self) -> i64 {
+        let pending: i64 = self.pending_invoices.values().sum();
+        (self.credited_fen - self.refunded_fen - self.invoiced_fen - pending).max(0)
+    }
+
+    /// The pending invoice request `pick` names, or an id never used.
+    fn invoice_to_review(&self, pick: Option<usize>, n: u32) -> InvoiceId {
+        match pick {
+            Some(i) if !self.pending_invoices.is_empty() => *self
+                .pending_invoices
+                .keys()
+                .nth(i % self.pending_invoices.len())
+                .unwrap(),
+            _ => InvoiceId(fixed_id(7, n as usize)),
+        }
+    }
+
+    /// The open refund request when `open` asks for it and there is one; else an unused id.
+    fn refund_to_review(&self, open: bool, n: u32) -> RefundId {
+        match (open, self.open_refund) {
+            (true, Some(id)) => id,
+            _ => RefundId(fixed_id(6, n as usize)),
         }
     }
 
@@ -501,6 +578,148 @@ impl Harness {
                 }]);
                 (cmd, outcome)
             }
+            Step::RequestRefund => {
+                let refund_id = RefundId(fixed_id(5, n as usize));
+                let cmd = C::RequestRefund {
+                    refund_id,
+                    reason: "停业".into(),
+                    now,
+                };
+                let outcome = match (m.staff_change_refused(), m.open_refund) {
+                    (Some(e), _) => Err(e),
+                    (None, Some(open)) => Err(OperatorError::RefundAlreadyOpen { refund_id: open }),
+                    (None, None) if m.balance_fen == 0 => Err(OperatorError::NothingToRefund),
+                    (None, None) => Ok(vec![E::RefundRequested {
+                        refund_id,
+                        requested_amount: money(m.balance_fen),
+                        reason: "停业".into(),
+                        requested_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::ApproveRefund { open } => {
+                let refund_id = m.refund_to_review(open, n);
+                let cmd = C::ApproveRefund { refund_id, now };
+                // Finance may still return the money of a deactivated account.
+                let outcome = if m.open_refund != Some(refund_id) {
+                    Err(OperatorError::RefundNotFound)
+                } else if m.balance_fen == 0 {
+                    Err(OperatorError::NothingToRefund)
+                } else {
+                    Ok(vec![E::RefundApproved {
+                        refund_id,
+                        amount: money(m.balance_fen),
+                        balance_after: Money::ZERO,
+                        approved_at: now,
+                    }])
+                };
+                (cmd, outcome)
+            }
+            Step::RejectRefund { open } => {
+                let refund_id = m.refund_to_review(open, n);
+                let cmd = C::RejectRefund {
+                    refund_id,
+                    reason: "资料不全".into(),
+                    now,
+                };
+                let outcome = if m.open_refund == Some(refund_id) {
+                    Ok(vec![E::RefundRejected {
+                        refund_id,
+                        reason: "资料不全".into(),
+                        rejected_at: now,
+                    }])
+                } else {
+                    Err(OperatorError::RefundNotFound)
+                };
+                (cmd, outcome)
+            }
+            Step::RequestInvoice { amount } => {
+                let invoice_id = InvoiceId(fixed_id(8, n as usize));
+                let invoiceable = m.invoiceable_fen();
+                let fen = match amount {
+                    InvoiceAmount::Share(permille) => invoiceable * permille / 1_000,
+                    InvoiceAmount::Fen(fen) => fen,
+                };
+                let request = InvoiceRequest {
+                    invoice_type: if n.is_multiple_of(2) {
+                        InvoiceType::General
+                    } else {
+                        InvoiceType::Special
+                    },
+                    title: "星际街机有限公司".into(),
+                    tax_number: "91310000MA1FL0XXXX".into(),
+                    amount: money(fen),
+                };
+                let cmd = C::RequestInvoice {
+                    invoice_id,
+                    request: request.clone(),
+                    now,
+                };
+                let outcome = if let Some(e) = m.staff_change_refused() {
+                    Err(e)
+                } else if fen == 0 {
+                    Err(OperatorError::InvalidField {
+                        field: "amount",
+                        reason: "must be greater than 0".into(),
+                    })
+                } else if fen > invoiceable {
+                    Err(OperatorError::InvoiceAmountExceeded {
+                        invoiceable: money(invoiceable),
+                        requested: money(fen),
+                    })
+                } else {
+                    Ok(vec![E::InvoiceRequested {
+                        invoice_id,
+                        invoice_type: request.invoice_type,
+                        title: request.title,
+                        tax_number: request.tax_number,
+                        amount: money(fen),
+                        requested_at: now,
+                    }])
+                };
+                (cmd, outcome)
+            }
+            Step::IssueInvoice { pick } => {
+                let invoice_id = m.invoice_to_review(pick, n);
+                let invoice_number = format!("MR20261121{n:08}");
+                let cmd = C::IssueInvoice {
+                    invoice_id,
+                    invoice_number: invoice_number.clone(),
+                    issued_by: seller(),
+                    now,
+                };
+                let outcome = match m.pending_invoices.get(&invoice_id) {
+                    None => Err(OperatorError::InvoiceNotFound),
+                    Some(fen) => Ok(vec![E::InvoiceIssued {
+                        invoice_id,
+                        invoice_number,
+                        amount: money(*fen),
+                        seller_name: seller().seller_name,
+                        seller_tax_number: seller().seller_tax_number,
+                        issued_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::RejectInvoice { pick } => {
+                let invoice_id = m.invoice_to_review(pick, n);
+                let cmd = C::RejectInvoice {
+                    invoice_id,
+                    reason: "抬头有误".into(),
+                    now,
+                };
+                let outcome = if m.pending_invoices.contains_key(&invoice_id) {
+                    Ok(vec![E::InvoiceRejected {
+                        invoice_id,
+                        reason: "抬头有误".into(),
+                        rejected_at: now,
+                    }])
+                } else {
+                    Err(OperatorError::InvoiceNotFound)
+                };
+                (cmd, outcome)
+            }
         }
     }
 
@@ -508,7 +727,10 @@ impl Harness {
     fn accept(&mut self, event: &E) {
         let m = &mut self.model;
         match event {
-            E::BalanceCredited { amount, .. } => m.balance_fen += amount.fen(),
+            E::BalanceCredited { amount, .. } => {
+                m.balance_fen += amount.fen();
+                m.credited_fen += amount.fen();
+            }
             E::GameAuthorized {
                 session_id,
                 total_cost,
@@ -545,11 +767,39 @@ impl Harness {
                     .retain(|_, ends| ends.is_none_or(|e| e > *rotated_at));
                 m.keys.insert(key_id.clone(), None);
             }
+            E::RefundRequested { refund_id, .. } => m.open_refund = Some(*refund_id),
+            E::RefundApproved { amount, .. } => {
+                m.balance_fen -= amount.fen();
+                m.refunded_fen += amount.fen();
+                m.open_refund = None;
+            }
+            E::RefundRejected { .. } => m.open_refund = None,
+            E::InvoiceRequested {
+                invoice_id, amount, ..
+            } => {
+                m.pending_invoices.insert(*invoice_id, amount.fen());
+            }
+            E::InvoiceIssued { invoice_id, .. } => {
+                m.invoiced_fen += m.pending_invoices.remove(invoice_id).unwrap();
+            }
+            E::InvoiceRejected { invoice_id, .. } => {
+                m.pending_invoices.remove(invoice_id).unwrap();
+            }
             E::SiteUpdated { .. } | E::GameEnded { .. } => {}
-            E::OperatorRegistered { .. } | E::CredentialIssued { .. } => {
+            E::OperatorRegistered { .. }
+            | E::CredentialIssued { .. }
+            | E::LowBalanceThresholdSet { .. } => {
                 unreachable!("registered once, first")
             }
+            other => unreachable!("no step decides {other:?}"),
         }
+    }
+}
+
+fn seller() -> IssuedBy {
+    IssuedBy {
+        seller_name: "MR 科技有限公司".into(),
+        seller_tax_number: "91110000MA00000000".into(),
     }
 }
 
@@ -594,11 +844,81 @@ fn balance_from_events(events: &[E]) -> Result<i128, TestCaseError> {
                 sum -= i128::from(total_cost.fen());
                 prop_assert_eq!(i128::from(balance_after.fen()), sum, "charge balance_after");
             }
+            E::RefundApproved {
+                amount,
+                balance_after,
+                ..
+            } => {
+                // Invariant 7: the refund is the balance at approval, never more.
+                prop_assert_eq!(
+                    i128::from(amount.fen()),
+                    sum,
+                    "refund = balance at approval"
+                );
+                sum -= i128::from(amount.fen());
+                prop_assert_eq!(i128::from(balance_after.fen()), sum, "refund balance_after");
+            }
             _ => prop_assert!(event.money_movement().is_none()),
         }
         prop_assert!(sum >= 0, "the running balance went negative: {sum}");
     }
     Ok(sum)
+}
+
+/// What invoices take, recomputed from the events alone: every request fits in what was
+/// received less what was refunded, invoiced or pending when it was made, and invoices
+/// never exceed what was received. Returns (credited, refunded, invoiced, pending) in fen.
+fn invoicing_from_events(events: &[E]) -> Result<(i128, i128, i128, i128), TestCaseError> {
+    let (mut credited, mut refunded, mut invoiced) = (0i128, 0i128, 0i128);
+    let mut pending: BTreeMap<InvoiceId, i128> = BTreeMap::new();
+    // Whether a refund was approved while invoices were issued or pending: only then may the
+    // invoices exceed what was received less what was refunded.
+    let mut refunded_after_invoicing = false;
+    for event in events {
+        let pending_sum: i128 = pending.values().sum();
+        match event {
+            E::BalanceCredited { amount, .. } => credited += i128::from(amount.fen()),
+            E::RefundApproved { amount, .. } => {
+                refunded += i128::from(amount.fen());
+                refunded_after_invoicing |= invoiced + pending_sum > 0;
+            }
+            E::InvoiceRequested {
+                invoice_id, amount, ..
+            } => {
+                let amount = i128::from(amount.fen());
+                prop_assert!(amount > 0);
+                prop_assert!(
+                    invoiced + pending_sum + amount <= credited - refunded,
+                    "an invoice request took more than was invoiceable"
+                );
+                pending.insert(*invoice_id, amount);
+            }
+            E::InvoiceIssued {
+                invoice_id, amount, ..
+            } => {
+                let reserved = pending.remove(invoice_id);
+                prop_assert_eq!(
+                    reserved,
+                    Some(i128::from(amount.fen())),
+                    "issued as reserved"
+                );
+                invoiced += i128::from(amount.fen());
+            }
+            E::InvoiceRejected { invoice_id, .. } => {
+                prop_assert!(pending.remove(invoice_id).is_some());
+            }
+            _ => {}
+        }
+        let pending_sum: i128 = pending.values().sum();
+        prop_assert!(
+            invoiced + pending_sum <= credited,
+            "invoiced more than received"
+        );
+        if !refunded_after_invoicing {
+            prop_assert!(invoiced + pending_sum <= credited - refunded);
+        }
+    }
+    Ok((credited, refunded, invoiced, pending.values().sum()))
 }
 
 fn check_invariants(
@@ -611,6 +931,16 @@ fn check_invariants(
     prop_assert!(state.balance.as_decimal().is_sign_positive());
     prop_assert_eq!(i128::from(state.balance.fen()), balance_from_events(log)?);
     prop_assert_eq!(state.balance.fen(), model.balance_fen);
+    let (credited, refunded, invoiced, pending) = invoicing_from_events(log)?;
+    prop_assert_eq!(i128::from(state.total_credited.fen()), credited);
+    prop_assert_eq!(i128::from(state.total_refunded.fen()), refunded);
+    prop_assert_eq!(i128::from(state.invoiced.fen()), invoiced);
+    prop_assert_eq!(
+        i128::from(state.invoiceable().fen()),
+        (credited - refunded - invoiced - pending).max(0)
+    );
+    prop_assert_eq!(state.invoiceable().fen(), model.invoiceable_fen());
+    prop_assert_eq!(state.open_refund, model.open_refund);
     prop_assert_eq!(
         &replay_all(log),
         state,
@@ -662,7 +992,8 @@ fn handle(
     (result, aggregate)
 }
 
-fn run(steps: Vec<(i64, Step)>) -> Result<(), TestCaseError> {
+/// Runs the steps, checking every invariant after each; returns the events recorded.
+fn run(steps: Vec<(i64, Step)>) -> Result<Vec<E>, TestCaseError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -714,7 +1045,7 @@ fn run(steps: Vec<(i64, Step)>) -> Result<(), TestCaseError> {
             i % 8 == 0 || i + 1 == steps.len(),
         )?;
     }
-    Ok(())
+    Ok(log)
 }
 
 proptest! {
@@ -772,4 +1103,95 @@ fn a_long_busy_day_keeps_every_invariant() {
         }
     }
     run(steps).unwrap();
+}
+
+#[test]
+fn a_month_of_refunds_and_invoices_keeps_every_invariant() {
+    let game = |players| Step::Authorize {
+        site: 0,
+        app: 0,
+        players,
+        price_fen: 1_000,
+        min: 2,
+        span: 6,
+        retired: false,
+    };
+    let steps = vec![
+        (0, Step::OpenSite { site: 0 }),
+        (
+            1,
+            Step::Grant {
+                app: 0,
+                expires_in: None,
+            },
+        ),
+        (1, Step::Credit { fen: 10_000 }),
+        // Invoice half, then more than is left: refused.
+        (
+            1,
+            Step::RequestInvoice {
+                amount: InvoiceAmount::Share(500),
+            },
+        ),
+        (
+            1,
+            Step::RequestInvoice {
+                amount: InvoiceAmount::Share(1_001),
+            },
+        ),
+        (
+            1,
+            Step::RequestInvoice {
+                amount: InvoiceAmount::Share(1_000),
+            },
+        ),
+        (1, Step::IssueInvoice { pick: Some(0) }),
+        (1, Step::RejectInvoice { pick: Some(0) }),
+        (1, Step::IssueInvoice { pick: None }),
+        // Refund: games during review reduce it; a second request waits.
+        (1, Step::RequestRefund),
+        (1, Step::RequestRefund),
+        (1, game(5)),
+        (1, Step::ApproveRefund { open: false }),
+        (1, Step::ApproveRefund { open: true }),
+        (1, Step::ApproveRefund { open: true }),
+        (1, Step::RequestRefund),
+        // Money again; a refund rejected keeps it.
+        (1, Step::Credit { fen: 8_000 }),
+        (1, Step::RequestRefund),
+        (1, Step::RejectRefund { open: true }),
+        // Spent to zero during review: the approval is refused, a rejection closes it.
+        (1, Step::RequestRefund),
+        (1, game(8)),
+        (1, Step::ApproveRefund { open: true }),
+        (1, Step::RejectRefund { open: true }),
+        (
+            1,
+            Step::RequestInvoice {
+                amount: InvoiceAmount::Share(1_000),
+            },
+        ),
+    ];
+    let log = run(steps).unwrap();
+    let count = |name: &str| {
+        event_types(&log)
+            .iter()
+            .filter(|t| t.as_str() == name)
+            .count()
+    };
+    assert_eq!(count("InvoiceRequested"), 3);
+    assert_eq!(count("InvoiceIssued"), 1);
+    assert_eq!(count("InvoiceRejected"), 1);
+    assert_eq!(count("RefundRequested"), 3);
+    assert_eq!(count("RefundApproved"), 1);
+    assert_eq!(count("RefundRejected"), 2);
+    let state = replay(log.iter().cloned());
+    // 100 credited, 50 played, 50 refunded, 80 credited, 80 played: nothing left.
+    assert_eq!(state.balance, Money::ZERO);
+    assert_eq!(state.total_refunded, money(5_000));
+    assert_eq!(state.invoiced, money(5_000));
+    assert_eq!(
+        state.pending_invoices.values().copied().collect::<Vec<_>>(),
+        [money(8_000)]
+    );
 }

@@ -5,8 +5,12 @@
 //! - `projection`: what a batch writes, commit-order races, crashes, concurrent projectors.
 //! - `rebuild_verify`: rebuild and swap, verify of chains and read tables, replay speed.
 //! - `run_loop`: the tailing loop wakes on NOTIFY and stops on shutdown.
+//! - `workflows`: requests and reviews, staff accounts, announcements, staff actions.
+//! - `messages`: fan-outs, low-balance alerts and read marks.
 
+mod messages;
 mod projection;
 mod rebuild_verify;
 mod run_loop;
 mod support;
+mod workflows;

@@ -533,3 +533,75 @@ async fn an_open_transaction_in_another_database_does_not_hold_the_projector_bac
     assert_eq!(project_all(&mut client, READ_SCHEMA).await, 3);
     open.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_staff_event_that_sorts_before_its_predecessor_is_applied_once_in_sequence_order() {
+    use ledger_core::ids::StaffId;
+    use ledger_core::metadata::ActorRole;
+    use ledger_core::staff_account::StaffEvent;
+
+    let db = TestDb::new().await;
+    let mut projector = db.client().await;
+    let a = db.client().await;
+    let mut b = db.client().await;
+    let staff = StaffId::new();
+    let by_root = by_staff("root", ActorRole::SuperAdmin, 0);
+    let role = |role, s| StaffEvent::StaffRoleChanged {
+        role,
+        changed_at: at(s),
+    };
+    append_staff(
+        &a,
+        staff,
+        &[StaffEvent::StaffCreated {
+            staff_id: staff,
+            username: "clerk".to_owned(),
+            name: "Clerk".to_owned(),
+            role: ActorRole::Analyst,
+            created_at: at(0),
+        }],
+        &by_root,
+    )
+    .await;
+    project_all(&mut projector, READ_SCHEMA).await;
+
+    // As with operator streams: #3 (B's, older transaction) sorts before #2 (A's). Staff
+    // rows keep no stream head, so the projector must work out that #2 is already applied.
+    let tx_b = b.transaction().await.unwrap();
+    let app = AppFixture::new("Early", "1.00");
+    append_app(&tx_b, app.id, &[app.created(1)]).await;
+    append_staff(&a, staff, &[role(ActorRole::Admin, 2)], &by_root).await;
+    append_staff(
+        &tx_b,
+        staff,
+        &[role(ActorRole::FinanceAuditor, 3)],
+        &by_root,
+    )
+    .await;
+    tx_b.commit().await.unwrap();
+
+    let mut steps = 0;
+    while let Step::Projected(n) = project_batch_of(&mut projector, READ_SCHEMA, 1)
+        .await
+        .unwrap()
+    {
+        assert_eq!(n, 1);
+        steps += 1;
+    }
+    assert_eq!(steps, 3);
+    let row = projector
+        .query_one("SELECT role, updated_at FROM read.staff", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "finance_auditor");
+    assert_eq!(row.get::<_, DateTime<Utc>>(1), at(3));
+    assert_eq!(
+        count(&projector, "SELECT count(*) FROM read.staff_actions").await,
+        3,
+        "one row per event, none doubled"
+    );
+    let report = projector::verify(&mut projector, READ_SCHEMA)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+}

@@ -224,3 +224,208 @@ async fn replaying_20k_events_reports_its_speed() {
     assert!(verified.is_clean(), "{verified}");
     println!("verified in {:.1?}", verifying.elapsed());
 }
+
+/// A history with every workflow event: staff, announcements, applications, refunds,
+/// invoices, price changes, reminders, alerts and read marks, among ordinary games.
+async fn seed_workflows(client: &tokio_postgres::Client) -> OperatorScript {
+    use ledger_core::application::AppEvent;
+    use ledger_core::ids::{AppRequestId, InvoiceId, RefundId, StaffId};
+    use ledger_core::metadata::ActorRole;
+    use ledger_core::operator::{InvoiceType, OperatorEvent};
+    use ledger_core::staff_account::StaffEvent;
+
+    seed_many(client, 2, 10).await;
+    let clerk = StaffId::new();
+    append_staff(
+        client,
+        clerk,
+        &[
+            StaffEvent::StaffCreated {
+                staff_id: clerk,
+                username: "clerk".to_owned(),
+                name: "Clerk".to_owned(),
+                role: ActorRole::FinanceManager,
+                created_at: at(0),
+            },
+            StaffEvent::StaffDisabled { disabled_at: at(1) },
+        ],
+        &by_staff("root", ActorRole::SuperAdmin, 0),
+    )
+    .await;
+    let app = AppFixture::new("Workflow Game", "10.00");
+    append_app(client, app.id, &[app.created(0)]).await;
+    let admin = |s| by_staff("admin-1", ActorRole::Admin, s);
+    let finance = |s| by_staff("fin-1", ActorRole::FinanceManager, s);
+    let mut op = OperatorScript::new();
+    let mut events = op.register_with_threshold(1, "100");
+    events.push(op.credit("300", 2));
+    append_operator(client, op.id, &events).await;
+    announce(client, "admin-1", "Welcome", 3).await;
+    let request_id = AppRequestId::new();
+    append_operator_as(
+        client,
+        op.id,
+        &[OperatorEvent::AppApplied {
+            request_id,
+            app_id: app.id,
+            app_name: app.name.clone(),
+            reason: "r".to_owned(),
+            applied_at: at(4),
+        }],
+        &by_operator(op.id, 4),
+    )
+    .await;
+    append_operator_as(
+        client,
+        op.id,
+        &[
+            OperatorEvent::ApplicationApproved {
+                request_id,
+                app_id: app.id,
+                approved_at: at(5),
+            },
+            OperatorEvent::AppGranted {
+                app_id: app.id,
+                expires_at: Some(at(100_000)),
+                granted_at: at(5),
+            },
+        ],
+        &admin(5),
+    )
+    .await;
+    let mut games = Vec::new();
+    for (players, s) in [(8, 6), (8, 7), (5, 8)] {
+        games.push(op.authorize(&app, players, s).1);
+    }
+    append_operator(client, op.id, &games).await;
+    append_app(
+        client,
+        app.id,
+        &[AppEvent::PriceChanged {
+            old_price: money("10.00"),
+            new_price: money("11.00"),
+            changed_at: at(9),
+        }],
+    )
+    .await;
+    append_operator(
+        client,
+        op.id,
+        &[OperatorEvent::GrantExpiryReminded {
+            app_id: app.id,
+            app_name: app.name.clone(),
+            expires_at: at(100_000),
+            reminded_at: at(10),
+        }],
+    )
+    .await;
+    append_operator_as(
+        client,
+        op.id,
+        &[OperatorEvent::AllMessagesRead { read_at: at(11) }],
+        &by_operator(op.id, 11),
+    )
+    .await;
+    announce(client, "admin-1", "Later", 12).await;
+    let invoice_id = InvoiceId::new();
+    append_operator_as(
+        client,
+        op.id,
+        &[OperatorEvent::InvoiceRequested {
+            invoice_id,
+            invoice_type: InvoiceType::General,
+            title: "T".to_owned(),
+            tax_number: "91310000MA1FL8XQ3R".to_owned(),
+            amount: money("100"),
+            requested_at: at(13),
+        }],
+        &by_operator(op.id, 13),
+    )
+    .await;
+    append_operator_as(
+        client,
+        op.id,
+        &[OperatorEvent::InvoiceIssued {
+            invoice_id,
+            invoice_number: "MR2025112100000007".to_owned(),
+            amount: money("100"),
+            seller_name: "S".to_owned(),
+            seller_tax_number: "91110000600037341L".to_owned(),
+            issued_at: at(14),
+        }],
+        &finance(14),
+    )
+    .await;
+    let refund_id = RefundId::new();
+    append_operator_as(
+        client,
+        op.id,
+        &[OperatorEvent::RefundRequested {
+            refund_id,
+            requested_amount: op.balance,
+            reason: "r".to_owned(),
+            requested_at: at(15),
+        }],
+        &by_operator(op.id, 15),
+    )
+    .await;
+    let refund = op.refund(refund_id, 16);
+    append_operator_as(client, op.id, &[refund], &finance(16)).await;
+    op
+}
+
+#[tokio::test]
+async fn rebuild_and_verify_agree_with_a_live_projection_of_workflows_in_small_batches() {
+    let db = TestDb::new().await;
+    let mut client = db.client().await;
+    let op = seed_workflows(&client).await;
+    // Small batches live, one big batch in the rebuild and the verify replay.
+    let projected = project_all_in_batches_of(&mut client, READ_SCHEMA, 3).await;
+    let live = dump(&client, READ_SCHEMA).await;
+    for table in [
+        "staff",
+        "app_applications",
+        "refunds",
+        "invoices",
+        "announcements",
+    ] {
+        assert!(!live[table].is_empty(), "{table} was filled");
+    }
+    let kinds = count(&client, "SELECT count(DISTINCT kind) FROM read.messages").await;
+    assert_eq!(kinds, 4, "every kind of message");
+    let report = projector::verify(&mut client, READ_SCHEMA).await.unwrap();
+    assert!(report.is_clean(), "{report}");
+
+    let rebuilt = projector::rebuild(&mut client, READ_SCHEMA).await.unwrap();
+    assert_eq!(rebuilt.events, projected as u64);
+    assert_eq!(live, dump(&client, READ_SCHEMA).await);
+
+    // Tampered rows of the new tables are reported.
+    client
+        .batch_execute(&format!(
+            "UPDATE read.messages SET read_at = NULL WHERE operator_id = '{}' AND kind = 'grant_expiry'; \
+             UPDATE read.staff_actions SET source_ip = '203.0.113.9' \
+                 WHERE position = (SELECT min(position) FROM read.staff_actions); \
+             DELETE FROM read.refunds;",
+            op.id
+        ))
+        .await
+        .unwrap();
+    let report = projector::verify(&mut client, READ_SCHEMA).await.unwrap();
+    let tables: Vec<(&str, i64, i64)> = report
+        .read
+        .tables
+        .iter()
+        .map(|t| (t.table, t.missing, t.unexpected))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            ("refunds", 1, 0),
+            ("messages", 1, 1),
+            ("staff_actions", 1, 1)
+        ],
+        "{report}"
+    );
+    assert!(report.read.balances.is_empty(), "{report}");
+}

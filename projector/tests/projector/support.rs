@@ -3,11 +3,17 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use ledger_core::announcement::{Announcement, AnnouncementEvent};
 use ledger_core::application::{AppEvent, Application};
 use ledger_core::headset_server::{HeadsetServer, HeadsetServerEvent};
-use ledger_core::ids::{AppId, AuthorizationToken, CreditId, KeyId, OperatorId, SessionId, SiteId};
+use ledger_core::ids::{
+    AnnouncementId, AppId, AuthorizationToken, CreditId, KeyId, OperatorId, RefundId, SessionId,
+    SiteId, StaffId,
+};
+use ledger_core::metadata::{ActorRole, EventMetadata};
 use ledger_core::money::Money;
 use ledger_core::operator::{Category, Operator, OperatorEvent};
+use ledger_core::staff_account::{StaffEvent, StaffMember};
 use projector::Step;
 use tokio_postgres::{Client, GenericClient};
 
@@ -33,6 +39,68 @@ pub async fn append_operator(
     )
     .await
     .unwrap()
+}
+
+/// Metadata of a staff member's command (role `role`) at `seconds`.
+pub fn by_staff(actor_id: &str, role: ActorRole, seconds: i64) -> EventMetadata {
+    tests::events::metadata_of(actor_id, role, "10.0.0.7", at(seconds))
+}
+
+/// Metadata of an operator's own command at `seconds`.
+pub fn by_operator(id: OperatorId, seconds: i64) -> EventMetadata {
+    tests::events::metadata_of(
+        &id.to_string(),
+        ActorRole::Operator,
+        "192.0.2.1",
+        at(seconds),
+    )
+}
+
+pub async fn append_operator_as(
+    client: &impl GenericClient,
+    id: OperatorId,
+    events: &[OperatorEvent],
+    metadata: &EventMetadata,
+) -> Vec<i64> {
+    tests::events::append::<Operator>(client, &id.to_string(), events, metadata)
+        .await
+        .unwrap()
+}
+
+pub async fn append_staff(
+    client: &impl GenericClient,
+    id: StaffId,
+    events: &[StaffEvent],
+    metadata: &EventMetadata,
+) -> Vec<i64> {
+    tests::events::append::<StaffMember>(client, &id.to_string(), events, metadata)
+        .await
+        .unwrap()
+}
+
+/// Publishes an announcement by admin `actor` at `seconds`; returns its position.
+pub async fn announce(
+    client: &impl GenericClient,
+    actor: &str,
+    title: &str,
+    seconds: i64,
+) -> (AnnouncementId, i64) {
+    let id = AnnouncementId::new();
+    let event = AnnouncementEvent::AnnouncementPublished {
+        announcement_id: id,
+        title: title.to_owned(),
+        body: format!("{title} body"),
+        published_at: at(seconds),
+    };
+    let positions = tests::events::append::<Announcement>(
+        client,
+        &id.to_string(),
+        &[event],
+        &by_staff(actor, ActorRole::Admin, seconds),
+    )
+    .await
+    .unwrap();
+    (id, positions[0])
 }
 
 pub async fn append_app(client: &impl GenericClient, id: AppId, events: &[AppEvent]) -> Vec<i64> {
@@ -140,6 +208,28 @@ impl OperatorScript {
         ]
     }
 
+    /// Registration followed by the category's threshold, as the aggregate records it.
+    pub fn register_with_threshold(&self, seconds: i64, threshold: &str) -> Vec<OperatorEvent> {
+        let mut events = self.register(seconds);
+        events.push(OperatorEvent::LowBalanceThresholdSet {
+            threshold: money(threshold),
+            set_at: at(seconds),
+        });
+        events
+    }
+
+    /// Approval of a refund: the whole balance goes out.
+    pub fn refund(&mut self, refund_id: RefundId, seconds: i64) -> OperatorEvent {
+        let amount = self.balance;
+        self.balance = Money::ZERO;
+        OperatorEvent::RefundApproved {
+            refund_id,
+            amount,
+            balance_after: Money::ZERO,
+            approved_at: at(seconds),
+        }
+    }
+
     pub fn grant(&self, app: &AppFixture, seconds: i64) -> OperatorEvent {
         OperatorEvent::AppGranted {
             app_id: app.id,
@@ -230,7 +320,7 @@ pub async fn project_all(client: &mut Client, schema: &str) -> usize {
 }
 
 /// Tables of a read schema, in a fixed order.
-pub const READ_TABLES: [&str; 8] = [
+pub const READ_TABLES: [&str; 15] = [
     "operators",
     "credentials",
     "sites",
@@ -239,7 +329,57 @@ pub const READ_TABLES: [&str; 8] = [
     "usage_records",
     "transactions",
     "headset_servers",
+    "staff",
+    "app_applications",
+    "refunds",
+    "invoices",
+    "announcements",
+    "messages",
+    "staff_actions",
 ];
+
+/// Runs the step function with batches of `limit` events until caught up.
+pub async fn project_all_in_batches_of(client: &mut Client, schema: &str, limit: i64) -> usize {
+    let mut total = 0;
+    while let Step::Projected(n) = projector::project_batch_of(client, schema, limit)
+        .await
+        .unwrap()
+    {
+        total += n;
+    }
+    total
+}
+
+/// Messages of `operator`: (id, kind, data as text, read_at), by id.
+pub async fn messages_of(
+    client: &Client,
+    operator: OperatorId,
+) -> Vec<(i64, String, serde_json::Value, Option<DateTime<Utc>>)> {
+    client
+        .query(
+            "SELECT id, kind, data, read_at FROM read.messages WHERE operator_id = $1 ORDER BY id",
+            &[&operator.as_uuid()],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+/// Operators that received the message with id `id`, sorted.
+pub async fn recipients(client: &Client, id: i64) -> Vec<uuid::Uuid> {
+    client
+        .query(
+            "SELECT operator_id FROM read.messages WHERE id = $1 ORDER BY operator_id",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
 
 /// Every row of every read table of `schema` as sorted JSON texts, plus the checkpoint's
 /// event-derived columns.

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ledger_core::ids::AppId;
 
 use crate::AppState;
-use crate::auth::{AppsRead, Authorized};
+use crate::auth::Caller;
 use crate::envelope;
 use crate::errors::ApiError;
 use crate::params::{self, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Query};
@@ -24,7 +24,7 @@ fn app_filter(query_string: &str) -> Result<AppFilter, ApiError> {
 }
 
 pub async fn list(
-    _auth: Authorized<AppsRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -33,7 +33,7 @@ pub async fn list(
 }
 
 pub async fn detail(
-    _auth: Authorized<AppsRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::AppState;
-use crate::auth::{AuditRead, Authorized};
+use crate::auth::Caller;
 use crate::envelope;
 use crate::errors::ApiError;
 use crate::params::Query;
@@ -17,13 +17,13 @@ const AGGREGATE_TYPE_MAX: usize = 64;
 /// Longest aggregate id (our ids are 36-character UUIDs).
 const AGGREGATE_ID_MAX: usize = 128;
 
-fn valid_aggregate_type(text: &str) -> bool {
+pub(super) fn valid_aggregate_type(text: &str) -> bool {
     text.len() <= AGGREGATE_TYPE_MAX
         && text.starts_with(|c: char| c.is_ascii_alphabetic())
         && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn valid_aggregate_id(text: &str) -> bool {
+pub(super) fn valid_aggregate_id(text: &str) -> bool {
     !text.is_empty()
         && text.chars().count() <= AGGREGATE_ID_MAX
         && !text.chars().any(char::is_control)
@@ -72,7 +72,7 @@ fn feed_request(query_string: &str) -> Result<(i64, i64), ApiError> {
 }
 
 pub async fn stream(
-    _auth: Authorized<AuditRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     req: HttpRequest,
@@ -88,7 +88,7 @@ pub async fn stream(
 }
 
 pub async fn feed(
-    _auth: Authorized<AuditRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

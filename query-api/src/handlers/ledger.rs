@@ -1,19 +1,19 @@
-//! Money of one operator: balance, usage records, transactions.
+//! Money: one operator's balance, usage records and transactions, and the global monitor.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use ledger_core::ids::OperatorId;
 
 use crate::AppState;
-use crate::auth::{Authorized, LedgerRead};
+use crate::auth::Caller;
 use crate::envelope;
 use crate::errors::ApiError;
 use crate::params::{self, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Query};
-use crate::store::{TransactionFilter, UsageFilter};
+use crate::store::{GlobalTransactionFilter, TransactionFilter, UsageFilter};
 
 /// Longest transaction `kind` filter.
 const KIND_MAX_LEN: usize = 32;
 
-fn usage_filter(query_string: &str) -> Result<UsageFilter, ApiError> {
+pub(super) fn usage_filter(query_string: &str) -> Result<UsageFilter, ApiError> {
     let mut q = Query::parse(
         query_string,
         &["from", "to", "site_id", "app_id", "limit", "cursor"],
@@ -30,7 +30,7 @@ fn usage_filter(query_string: &str) -> Result<UsageFilter, ApiError> {
     q.finish(filter)
 }
 
-fn transaction_filter(query_string: &str) -> Result<TransactionFilter, ApiError> {
+pub(super) fn transaction_filter(query_string: &str) -> Result<TransactionFilter, ApiError> {
     let mut q = Query::parse(query_string, &["from", "to", "kind", "limit", "cursor"]);
     let filter = TransactionFilter {
         from: q.time("from"),
@@ -43,8 +43,25 @@ fn transaction_filter(query_string: &str) -> Result<TransactionFilter, ApiError>
     q.finish(filter)
 }
 
+fn monitor_filter(query_string: &str) -> Result<GlobalTransactionFilter, ApiError> {
+    let mut q = Query::parse(
+        query_string,
+        &["operator_id", "from", "to", "kind", "limit", "cursor"],
+    );
+    let filter = GlobalTransactionFilter {
+        operator_id: q.parsed("operator_id"),
+        from: q.time("from"),
+        to: q.time("to"),
+        kind: q.word("kind", KIND_MAX_LEN),
+        limit: q.limit(PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX),
+        after: q.cursor(),
+    };
+    q.time_range(filter.from, filter.to);
+    q.finish(filter)
+}
+
 pub async fn balance(
-    _auth: Authorized<LedgerRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
@@ -60,7 +77,7 @@ pub async fn balance(
 }
 
 pub async fn usage_records(
-    _auth: Authorized<LedgerRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
@@ -76,7 +93,7 @@ pub async fn usage_records(
 }
 
 pub async fn transactions(
-    _auth: Authorized<LedgerRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
@@ -89,4 +106,16 @@ pub async fn transactions(
         .await?
         .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(page))
+}
+
+/// Every operator's money movements, newest first.
+pub async fn monitor(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let filter = monitor_filter(req.query_string())?;
+    Ok(envelope::ok(
+        state.store.global_transactions(&filter).await?,
+    ))
 }

@@ -1,68 +1,154 @@
 //! HTTP handlers, one module per area, and the route table.
 //!
-//! A handler decodes (path, query, token), calls one store function, and encodes the answer
+//! A handler decodes (path, query, caller), calls one store function, and encodes the answer
 //! in the success envelope; errors become the error envelope through `ApiError`.
+//!
+//! Routes are registered from [`ENDPOINTS`] itself: every declared endpoint gets its handler
+//! here, and nothing is served that the table does not declare (with its access).
 
+mod announcements;
+mod applications;
 mod apps;
 mod audit;
+mod audit_log;
 mod health;
+mod invoices;
 mod ledger;
+mod messages;
 mod operators;
+mod own;
+mod refunds;
+mod staff;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, Route, web};
+use ledger_core::ids::OperatorId;
 
+use crate::cursor::TimeIdKey;
+use crate::endpoints::ENDPOINTS;
 use crate::errors::ApiError;
+use crate::params::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Query};
 
-/// Every route of the query API (all `GET`).
+/// The parameters of a list of requests (applications, refunds, invoices), newest first.
+struct RequestList {
+    status: Option<String>,
+    /// Staff lists only: one operator's requests.
+    operator_id: Option<OperatorId>,
+    limit: i64,
+    after: Option<TimeIdKey>,
+}
+
+/// Who is asking for a [`RequestList`]: an operator's own list has no `operator_id` filter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ListOf {
+    Own,
+    Any,
+}
+
+/// Decodes `status` (one of `statuses`), `operator_id` (staff lists), `limit` and `cursor`.
+fn request_list(
+    query_string: &str,
+    statuses: &[&str],
+    list_of: ListOf,
+) -> Result<RequestList, ApiError> {
+    let allowed: &[&str] = match list_of {
+        ListOf::Own => &["status", "limit", "cursor"],
+        ListOf::Any => &["status", "operator_id", "limit", "cursor"],
+    };
+    let mut q = Query::parse(query_string, allowed);
+    let list = RequestList {
+        status: q.one_of("status", statuses),
+        operator_id: q.parsed("operator_id"),
+        limit: q.limit(PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX),
+        after: q.cursor(),
+    };
+    q.finish(list)
+}
+
+/// The handler of a declared route pattern; `None` for a pattern without one.
+fn handler(path: &str) -> Option<Route> {
+    let get = web::get;
+    Some(match path {
+        "/health" => get().to(health::live),
+        "/health/ready" => get().to(health::ready),
+        // The operator's own data.
+        "/api/v1/operator/profile" => get().to(own::profile),
+        "/api/v1/operator/sites" => get().to(own::sites),
+        "/api/v1/operator/apps" => get().to(own::apps),
+        "/api/v1/operator/app-applications" => get().to(applications::own),
+        "/api/v1/operator/usage-records" => get().to(own::usage_records),
+        "/api/v1/operator/transactions" => get().to(own::transactions),
+        "/api/v1/operator/credentials" => get().to(own::credentials),
+        "/api/v1/operator/headset-servers" => get().to(own::headset_servers),
+        "/api/v1/operator/refunds" => get().to(refunds::own),
+        "/api/v1/operator/invoices" => get().to(invoices::own_list),
+        "/api/v1/operator/invoices/{invoice_id}" => get().to(invoices::own_detail),
+        "/api/v1/operator/invoices/{invoice_id}/pdf" => get().to(invoices::own_pdf),
+        "/api/v1/operator/messages" => get().to(messages::list),
+        "/api/v1/operator/messages/unread-count" => get().to(messages::unread_count),
+        // Operators, for staff.
+        "/api/v1/admin/operators" => get().to(operators::list),
+        "/api/v1/admin/operators/{operator_id}" => get().to(operators::detail),
+        "/api/v1/admin/operators/{operator_id}/balance" => get().to(ledger::balance),
+        "/api/v1/admin/operators/{operator_id}/usage-records" => get().to(ledger::usage_records),
+        "/api/v1/admin/operators/{operator_id}/transactions" => get().to(ledger::transactions),
+        "/api/v1/admin/operators/{operator_id}/sites" => get().to(operators::sites),
+        "/api/v1/admin/operators/{operator_id}/grants" => get().to(operators::grants),
+        "/api/v1/admin/operators/{operator_id}/credentials" => get().to(operators::credentials),
+        "/api/v1/admin/operators/{operator_id}/headset-servers" => {
+            get().to(operators::headset_servers)
+        }
+        "/api/v1/admin/app-applications" => get().to(applications::list),
+        "/api/v1/admin/transactions" => get().to(ledger::monitor),
+        "/api/v1/admin/announcements" => get().to(announcements::list),
+        "/api/v1/admin/staff" => get().to(staff::list),
+        "/api/v1/admin/apps" => get().to(apps::list),
+        "/api/v1/admin/apps/{app_id}" => get().to(apps::detail),
+        // Finance.
+        "/api/v1/finance/refunds" => get().to(refunds::list),
+        "/api/v1/finance/refunds/{refund_id}" => get().to(refunds::detail),
+        "/api/v1/finance/invoices" => get().to(invoices::list),
+        "/api/v1/finance/invoices/{invoice_id}" => get().to(invoices::detail),
+        "/api/v1/finance/invoices/{invoice_id}/pdf" => get().to(invoices::pdf),
+        "/api/v1/finance/audit-log" => get().to(audit_log::list),
+        // The event store.
+        "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events" => get().to(audit::stream),
+        "/api/v1/audit/events" => get().to(audit::feed),
+        _ => return None,
+    })
+}
+
+/// Every route of [`ENDPOINTS`] (all `GET`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health::live))
-        .route("/health/ready", web::get().to(health::ready))
-        .service(
-            web::scope("/api/v1/admin")
-                .route("/operators", web::get().to(operators::list))
-                .route("/operators/{operator_id}", web::get().to(operators::detail))
-                .route(
-                    "/operators/{operator_id}/balance",
-                    web::get().to(ledger::balance),
-                )
-                .route(
-                    "/operators/{operator_id}/usage-records",
-                    web::get().to(ledger::usage_records),
-                )
-                .route(
-                    "/operators/{operator_id}/transactions",
-                    web::get().to(ledger::transactions),
-                )
-                .route(
-                    "/operators/{operator_id}/sites",
-                    web::get().to(operators::sites),
-                )
-                .route(
-                    "/operators/{operator_id}/grants",
-                    web::get().to(operators::grants),
-                )
-                .route(
-                    "/operators/{operator_id}/credentials",
-                    web::get().to(operators::credentials),
-                )
-                .route(
-                    "/operators/{operator_id}/headset-servers",
-                    web::get().to(operators::headset_servers),
-                )
-                .route("/apps", web::get().to(apps::list))
-                .route("/apps/{app_id}", web::get().to(apps::detail)),
-        )
-        .service(
-            web::scope("/api/v1/audit")
-                .route(
-                    "/streams/{aggregate_type}/{aggregate_id}/events",
-                    web::get().to(audit::stream),
-                )
-                .route("/events", web::get().to(audit::feed)),
-        );
+    for endpoint in ENDPOINTS {
+        assert_eq!(endpoint.method, "GET", "the query API only reads");
+        let route = handler(endpoint.path)
+            .unwrap_or_else(|| panic!("no handler for declared route {}", endpoint.path));
+        cfg.route(endpoint.path, route);
+    }
 }
 
 /// Any other path or method.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("route"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_route_has_a_handler_and_is_a_get() {
+        for endpoint in ENDPOINTS {
+            assert_eq!(endpoint.method, "GET", "{}", endpoint.path);
+            assert!(handler(endpoint.path).is_some(), "{}", endpoint.path);
+        }
+    }
+
+    #[test]
+    fn routes_are_declared_once() {
+        let mut paths: Vec<&str> = ENDPOINTS.iter().map(|e| e.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), ENDPOINTS.len());
+    }
 }

@@ -1,11 +1,11 @@
-//! Operators and what hangs off them.
+//! Operators and what hangs off them, for staff.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use ledger_core::ids::OperatorId;
 
 use crate::AppState;
-use crate::auth::{Authorized, OperatorsRead};
+use crate::auth::Caller;
 use crate::envelope;
 use crate::errors::ApiError;
 use crate::params::{self, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Query, SEARCH_TEXT_MAX};
@@ -19,12 +19,20 @@ pub const OPERATOR_CATEGORIES: &[&str] = &["vip", "standard", "trial"];
 fn operator_filter(query_string: &str) -> Result<OperatorFilter, ApiError> {
     let mut q = Query::parse(
         query_string,
-        &["q", "status", "category", "limit", "cursor"],
+        &[
+            "q",
+            "status",
+            "category",
+            "include_deactivated",
+            "limit",
+            "cursor",
+        ],
     );
     let filter = OperatorFilter {
         q: q.text("q", SEARCH_TEXT_MAX),
         status: q.one_of("status", OPERATOR_STATUSES),
         category: q.one_of("category", OPERATOR_CATEGORIES),
+        include_deactivated: q.flag("include_deactivated", false),
         limit: q.limit(PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX),
         after: q.cursor(),
     };
@@ -38,7 +46,7 @@ fn operator_only(path: &str, query_string: &str) -> Result<OperatorId, ApiError>
 }
 
 pub async fn list(
-    _auth: Authorized<OperatorsRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -47,7 +55,7 @@ pub async fn list(
 }
 
 pub async fn detail(
-    _auth: Authorized<OperatorsRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
@@ -55,14 +63,14 @@ pub async fn detail(
     let operator_id = operator_only(&path, req.query_string())?;
     let operator = state
         .store
-        .operator(operator_id)
+        .operator_detail(operator_id, Utc::now())
         .await?
         .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(operator))
 }
 
 pub async fn sites(
-    _auth: Authorized<OperatorsRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
@@ -70,14 +78,14 @@ pub async fn sites(
     let operator_id = operator_only(&path, req.query_string())?;
     let sites = state
         .store
-        .sites(operator_id)
+        .sites(operator_id, true)
         .await?
         .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(sites))
 }
 
 pub async fn grants(
-    _auth: Authorized<OperatorsRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
@@ -92,7 +100,7 @@ pub async fn grants(
 }
 
 pub async fn credentials(
-    _auth: Authorized<OperatorsRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,
@@ -107,7 +115,7 @@ pub async fn credentials(
 }
 
 pub async fn headset_servers(
-    _auth: Authorized<OperatorsRead>,
+    _caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     req: HttpRequest,

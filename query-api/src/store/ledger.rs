@@ -7,9 +7,11 @@ use rust_decimal::Decimal;
 use tokio_postgres::Row;
 
 use super::operators::existing_operator_list;
-use super::{Store, StoreError, money, split_page};
+use super::{Keyed, Store, StoreError, finish_page, money};
 use crate::cursor::{self, TimePositionKey};
-use crate::views::{BalanceView, Page, SignedMoney, Time, TransactionView, UsageRecordView};
+use crate::views::{
+    BalanceView, GlobalTransactionView, Page, SignedMoney, Time, TransactionView, UsageRecordView,
+};
 
 /// Which usage records to list, newest first.
 #[derive(Debug, Clone, Default)]
@@ -36,10 +38,17 @@ pub struct TransactionFilter {
     pub after: Option<TimePositionKey>,
 }
 
-/// The page's rows plus the keyset position of each, to build the next cursor.
-struct Keyed<T> {
-    item: T,
-    key: TimePositionKey,
+/// Which money movements of every operator to list (the global monitor), newest first.
+#[derive(Debug, Clone, Default)]
+pub struct GlobalTransactionFilter {
+    pub operator_id: Option<OperatorId>,
+    /// Occurred at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Occurred before.
+    pub to: Option<DateTime<Utc>>,
+    pub kind: Option<String>,
+    pub limit: i64,
+    pub after: Option<TimePositionKey>,
 }
 
 fn key_of(row: &Row, time_column: &str) -> Result<TimePositionKey, StoreError> {
@@ -50,19 +59,7 @@ fn key_of(row: &Row, time_column: &str) -> Result<TimePositionKey, StoreError> {
     })
 }
 
-fn finish_page<T>(rows: Vec<Keyed<T>>, limit: i64) -> Page<T> {
-    let (rows, more) = split_page(rows, limit);
-    let next_cursor = match rows.last() {
-        Some(last) if more => Some(cursor::encode(&last.key)),
-        _ => None,
-    };
-    Page {
-        items: rows.into_iter().map(|r| r.item).collect(),
-        next_cursor,
-    }
-}
-
-fn usage_view(row: &Row) -> Result<Keyed<UsageRecordView>, StoreError> {
+fn usage_view(row: &Row) -> Result<Keyed<UsageRecordView, TimePositionKey>, StoreError> {
     let item = UsageRecordView {
         authorized_at: Time(row.try_get("authorized_at")?),
         session_id: row.try_get("session_id")?,
@@ -86,7 +83,7 @@ fn usage_view(row: &Row) -> Result<Keyed<UsageRecordView>, StoreError> {
     })
 }
 
-fn transaction_view(row: &Row) -> Result<Keyed<TransactionView>, StoreError> {
+fn transaction_view(row: &Row) -> Result<Keyed<TransactionView, TimePositionKey>, StoreError> {
     let amount: Decimal = row.try_get("amount")?;
     let magnitude = Money::from_decimal(amount.abs())
         .map_err(|e| StoreError::Corrupt(format!("amount = {amount}: {e}")))?;
@@ -219,6 +216,59 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let page = finish_page(rows, filter.limit);
         existing_operator_page(&client, operator_id, page).await
+    }
+
+    /// A page of every operator's money movements, newest first.
+    pub async fn global_transactions(
+        &self,
+        filter: &GlobalTransactionFilter,
+    ) -> Result<Page<GlobalTransactionView>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT t.position, t.operator_id, o.username AS operator_username, t.kind, t.amount,
+                        t.balance_after, t.reference, t.description, t.occurred_at
+                 FROM read.transactions t
+                 LEFT JOIN read.operators o ON o.id = t.operator_id
+                 WHERE ($1::uuid IS NULL OR t.operator_id = $1)
+                   AND ($2::timestamptz IS NULL OR t.occurred_at >= $2)
+                   AND ($3::timestamptz IS NULL OR t.occurred_at < $3)
+                   AND ($4::text IS NULL OR t.kind = $4)
+                   AND ($5::timestamptz IS NULL OR (t.occurred_at, t.position) < ($5, $6::bigint))
+                 ORDER BY t.occurred_at DESC, t.position DESC
+                 LIMIT $7",
+            )
+            .await?;
+        let (after_time, after_position) = after_params(filter.after);
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    &filter.operator_id.map(|o| o.as_uuid()),
+                    &filter.from,
+                    &filter.to,
+                    &filter.kind,
+                    &after_time,
+                    &after_position,
+                    &(filter.limit + 1),
+                ],
+            )
+            .await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let Keyed { item, key } = transaction_view(row)?;
+                Ok(Keyed {
+                    item: GlobalTransactionView {
+                        operator_id: OperatorId(row.try_get("operator_id")?),
+                        operator_username: row.try_get("operator_username")?,
+                        transaction: item,
+                    },
+                    key,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(finish_page(rows, filter.limit))
     }
 }
 

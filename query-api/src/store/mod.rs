@@ -5,29 +5,53 @@
 //! a connection for long. Tables are always schema-qualified (`read.operators`, `public.events`).
 //!
 //! Layout:
-//! - `operators`: operators and what hangs off them (sites, grants, credentials, headset servers).
+//! - `sessions`: is a token's login session live (`public.auth_sessions`, `public.accounts`).
+//! - `operators`: operators and what hangs off them (sites, grants, credentials, headset
+//!   servers), the admin list and detail page, the operator's own profile.
 //! - `ledger`: balances, usage records (charges) and money transactions.
 //! - `catalog`: the app catalog.
+//! - `applications`: operators' applications for apps.
+//! - `refunds`, `invoices`: refund and invoice requests.
+//! - `messages`: operators' message centers.
+//! - `announcements`, `staff`: announcements and staff accounts.
+//! - `audit_log`: staff actions.
 //! - `audit`: the event store, per stream and in global order.
 
+mod announcements;
+mod applications;
 mod audit;
+mod audit_log;
 mod catalog;
+mod invoices;
 mod ledger;
+mod messages;
 mod operators;
+mod refunds;
+mod sessions;
+mod staff;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use ledger_core::money::Money;
 use rust_decimal::Decimal;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
 
+pub use applications::ApplicationFilter;
+pub use audit_log::StaffActionFilter;
 pub use catalog::AppFilter;
-pub use ledger::{TransactionFilter, UsageFilter};
+pub use invoices::{ISSUED, InvoiceFilter};
+pub use ledger::{GlobalTransactionFilter, TransactionFilter, UsageFilter};
+pub use messages::{MessageFilter, MessageRow, MessageRows};
 pub use operators::OperatorFilter;
+pub use refunds::RefundFilter;
 
+use crate::cursor::{self, CursorKey, TimeIdKey};
 use crate::settings::Settings;
+use crate::views::{Page, Time};
 
 /// Most rows a per-operator sub-list (sites, grants, credentials, headset servers) returns:
 /// far above any real arcade operator, and a bound on the response size all the same.
@@ -153,6 +177,11 @@ fn money(row: &Row, column: &str) -> Result<Money, StoreError> {
     Money::from_decimal(value).map_err(|e| StoreError::Corrupt(format!("{column} = {value}: {e}")))
 }
 
+/// A nullable `timestamptz` column.
+fn time_opt(row: &Row, column: &str) -> Result<Option<Time>, StoreError> {
+    Ok(row.try_get::<_, Option<DateTime<Utc>>>(column)?.map(Time))
+}
+
 fn money_opt(row: &Row, column: &str) -> Result<Option<Money>, StoreError> {
     let value: Option<Decimal> = row.try_get(column)?;
     value
@@ -160,6 +189,42 @@ fn money_opt(row: &Row, column: &str) -> Result<Option<Money>, StoreError> {
             Money::from_decimal(v).map_err(|e| StoreError::Corrupt(format!("{column} = {v}: {e}")))
         })
         .transpose()
+}
+
+/// A row of a keyset-paginated page and its key, to build the next cursor from the last one.
+struct Keyed<T, K> {
+    item: T,
+    key: K,
+}
+
+/// The page of rows fetched with `limit + 1`: the first `limit`, and a cursor after the last
+/// of them when there was more.
+fn finish_page<T, K: CursorKey>(rows: Vec<Keyed<T, K>>, limit: i64) -> Page<T> {
+    let (rows, more) = split_page(rows, limit);
+    let next_cursor = match rows.last() {
+        Some(last) if more => Some(cursor::encode(&last.key)),
+        _ => None,
+    };
+    Page {
+        items: rows.into_iter().map(|r| r.item).collect(),
+        next_cursor,
+    }
+}
+
+/// The keyset position of a row of a (time DESC, id DESC) list.
+fn time_id_key(t: DateTime<Utc>, id: Uuid) -> TimeIdKey {
+    TimeIdKey {
+        t: cursor::micros(t),
+        id,
+    }
+}
+
+/// A (time, id) cursor as the two query parameters of a keyset condition.
+fn time_id_params(after: Option<TimeIdKey>) -> (Option<DateTime<Utc>>, Option<Uuid>) {
+    match after {
+        Some(key) => (Some(cursor::time(key.t)), Some(key.id)),
+        None => (None, None),
+    }
 }
 
 /// Keeps the first `limit` rows of a page fetched with `limit + 1` and says whether there

@@ -36,9 +36,11 @@ async fn a_stream_pages_by_sequence_with_its_hash_chain_and_exact_payloads() {
     let raw = app
         .http
         .get(format!("{}{path}?limit=1", app.base_url))
-        .bearer_auth(crate::helpers::token(
-            ledger_core::metadata::ActorRole::Finance,
-        ))
+        .bearer_auth(
+            app.login(ledger_core::metadata::ActorRole::FinanceAuditor)
+                .await
+                .token,
+        )
         .send()
         .await
         .unwrap()

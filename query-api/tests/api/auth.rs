@@ -3,7 +3,7 @@ use ledger_core::metadata::ActorRole;
 use ledger_core::staff;
 use uuid::Uuid;
 
-use crate::helpers::{SECRET, TestApp, claims, sign, token};
+use crate::helpers::{SECRET, TestApp, claims, insert_operator, sign};
 
 const OPERATOR_PATH: &str = "/api/v1/admin/operators";
 
@@ -18,10 +18,10 @@ async fn a_request_without_a_token_is_unauthorized() {
 #[tokio::test]
 async fn a_token_signed_with_another_secret_is_unauthorized() {
     let app = TestApp::spawn().await;
-    let forged = sign(
-        &claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(1)),
-        "another-secret-0123456789abcdefghij",
-    );
+    let mut forged = claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(1));
+    forged.sub = app.admin.account_id.to_string();
+    forged.sid = app.admin.session_id;
+    let forged = sign(&forged, "another-secret-0123456789abcdefghij");
     app.get_with(OPERATOR_PATH, Some(&forged), &[])
         .await
         .assert_error(401, "UNAUTHORIZED");
@@ -33,11 +33,10 @@ async fn a_token_signed_with_another_secret_is_unauthorized() {
 #[tokio::test]
 async fn a_refresh_token_is_not_accepted_as_an_access_token() {
     let app = TestApp::spawn().await;
-    let refresh = sign(
-        &claims(ActorRole::SuperAdmin, staff::REFRESH, Duration::hours(1)),
-        SECRET,
-    );
-    app.get_with(OPERATOR_PATH, Some(&refresh), &[])
+    let mut refresh = claims(ActorRole::SuperAdmin, staff::REFRESH, Duration::hours(1));
+    refresh.sub = app.admin.account_id.to_string();
+    refresh.sid = app.admin.session_id;
+    app.get_with(OPERATOR_PATH, Some(&sign(&refresh, SECRET)), &[])
         .await
         .assert_error(401, "UNAUTHORIZED");
 }
@@ -45,11 +44,95 @@ async fn a_refresh_token_is_not_accepted_as_an_access_token() {
 #[tokio::test]
 async fn an_expired_token_is_unauthorized() {
     let app = TestApp::spawn().await;
-    let expired = sign(
-        &claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(-1)),
+    let mut expired = claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(-1));
+    expired.sub = app.admin.account_id.to_string();
+    expired.sid = app.admin.session_id;
+    app.get_with(OPERATOR_PATH, Some(&sign(&expired, SECRET)), &[])
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn a_well_signed_token_without_a_session_is_unauthorized() {
+    let app = TestApp::spawn().await;
+    let token = sign(
+        &claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(1)),
         SECRET,
     );
-    app.get_with(OPERATOR_PATH, Some(&expired), &[])
+    app.get_with(OPERATOR_PATH, Some(&token), &[])
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    // Another account's session does not vouch for this subject either.
+    let mut stolen = claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(1));
+    stolen.sid = app.admin.session_id;
+    app.get_with(OPERATOR_PATH, Some(&sign(&stolen, SECRET)), &[])
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_unauthorized_at_once() {
+    let app = TestApp::spawn().await;
+    let login = app.login(ActorRole::Admin).await;
+    assert_eq!(app.get_as(&login, OPERATOR_PATH).await.status, 200);
+    app.sql
+        .execute(
+            "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'logout' WHERE id = $1",
+            &[&login.session_id],
+        )
+        .await
+        .unwrap();
+    app.get_as(&login, OPERATOR_PATH)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    // Other sessions are untouched.
+    assert_eq!(app.get(OPERATOR_PATH).await.status, 200);
+}
+
+#[tokio::test]
+async fn an_expired_session_or_a_disabled_account_is_unauthorized() {
+    let app = TestApp::spawn().await;
+    let expired = app.login(ActorRole::Analyst).await;
+    app.sql
+        .execute(
+            "UPDATE auth_sessions SET expires_at = now() - interval '1 second' WHERE id = $1",
+            &[&expired.session_id],
+        )
+        .await
+        .unwrap();
+    app.get_as(&expired, OPERATOR_PATH)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+
+    let op = insert_operator(&app.sql, "leaving", "active", "0").await;
+    let operator = app.login_operator(op).await;
+    assert_eq!(
+        app.get_as(&operator, "/api/v1/operator/profile")
+            .await
+            .status,
+        200
+    );
+    app.sql
+        .execute(
+            "UPDATE accounts SET status = 'disabled' WHERE id = $1",
+            &[&op],
+        )
+        .await
+        .unwrap();
+    app.get_as(&operator, "/api/v1/operator/profile")
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn a_token_whose_role_is_not_the_accounts_is_unauthorized() {
+    let app = TestApp::spawn().await;
+    let analyst = app.login(ActorRole::Analyst).await;
+    // The same account and session, but a token claiming a stronger role.
+    let mut claims = claims(ActorRole::SuperAdmin, staff::ACCESS, Duration::hours(1));
+    claims.sub = analyst.account_id.to_string();
+    claims.sid = analyst.session_id;
+    app.get_with("/api/v1/admin/staff", Some(&sign(&claims, SECRET)), &[])
         .await
         .assert_error(401, "UNAUTHORIZED");
 }
@@ -57,52 +140,40 @@ async fn an_expired_token_is_unauthorized() {
 #[tokio::test]
 async fn a_role_without_the_scope_is_forbidden_and_told_which_scope() {
     let app = TestApp::spawn().await;
-    let reply = app
-        .get_with(OPERATOR_PATH, Some(&token(ActorRole::Operator)), &[])
-        .await;
+    let op = insert_operator(&app.sql, "curious", "active", "0").await;
+    let operator = app.login_operator(op).await;
+    let reply = app.get_as(&operator, OPERATOR_PATH).await;
     reply.assert_error(403, "FORBIDDEN");
     assert_eq!(reply.body["details"]["missing_scope"], "operators:read");
 
-    let reply = app
-        .get_with(
-            "/api/v1/audit/events",
-            Some(&token(ActorRole::HeadsetServer)),
-            &[],
-        )
-        .await;
+    let analyst = app.login(ActorRole::Analyst).await;
+    let reply = app.get_as(&analyst, "/api/v1/finance/audit-log").await;
     reply.assert_error(403, "FORBIDDEN");
-    assert_eq!(reply.body["details"]["missing_scope"], "audit:read");
-}
+    assert_eq!(reply.body["details"]["missing_scope"], "audit_log:read");
 
-#[tokio::test]
-async fn every_staff_role_may_read() {
-    let app = TestApp::spawn().await;
-    for role in [ActorRole::SuperAdmin, ActorRole::Admin, ActorRole::Finance] {
-        let reply = app.get_with(OPERATOR_PATH, Some(&token(role)), &[]).await;
-        assert_eq!(reply.status, 200, "{role:?}: {reply:?}");
-    }
+    // Staff have no operator account of their own.
+    let reply = app.get("/api/v1/operator/profile").await;
+    reply.assert_error(403, "FORBIDDEN");
+    assert_eq!(reply.body["details"]["missing_scope"], "own:read");
 }
 
 #[tokio::test]
 async fn every_api_endpoint_requires_a_token() {
     let app = TestApp::spawn().await;
     let id = Uuid::now_v7();
-    let paths = [
-        "/api/v1/admin/operators".to_owned(),
-        format!("/api/v1/admin/operators/{id}"),
-        format!("/api/v1/admin/operators/{id}/balance"),
-        format!("/api/v1/admin/operators/{id}/usage-records"),
-        format!("/api/v1/admin/operators/{id}/transactions"),
-        format!("/api/v1/admin/operators/{id}/sites"),
-        format!("/api/v1/admin/operators/{id}/grants"),
-        format!("/api/v1/admin/operators/{id}/credentials"),
-        format!("/api/v1/admin/operators/{id}/headset-servers"),
-        "/api/v1/admin/apps".to_owned(),
-        format!("/api/v1/admin/apps/{id}"),
-        format!("/api/v1/audit/streams/Operator/{id}/events"),
-        "/api/v1/audit/events".to_owned(),
-    ];
-    for path in &paths {
+    for endpoint in query_api::endpoints::ENDPOINTS {
+        if !endpoint.path.starts_with("/api/") {
+            continue;
+        }
+        let path = endpoint
+            .path
+            .replace("{aggregate_type}", "Operator")
+            .replace(['{', '}'], "")
+            .replace("operator_id", &id.to_string())
+            .replace("invoice_id", &id.to_string())
+            .replace("refund_id", &id.to_string())
+            .replace("app_id", &id.to_string())
+            .replace("aggregate_id", &id.to_string());
         // Even with invalid parameters: the token is checked first.
         let reply = app.get_with(&format!("{path}?limit=0"), None, &[]).await;
         assert_eq!(reply.status, 401, "{path}: {reply:?}");

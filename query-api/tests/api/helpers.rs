@@ -1,6 +1,7 @@
-//! Starts the query API in-process on port 0 against a fresh database, mints staff tokens,
-//! and writes read-model rows and events directly (standing in for the projector and the
-//! command API: the query side itself never writes).
+//! Starts the query API in-process on port 0 against a fresh database, creates login
+//! accounts and sessions and mints their tokens, and writes read-model rows and events
+//! directly (standing in for the projector and the command API: the query side itself never
+//! writes).
 
 use std::net::TcpListener;
 use std::str::FromStr;
@@ -26,6 +27,26 @@ pub struct TestApp {
     _db: TestDb,
     pub sql: tokio_postgres::Client,
     handle: ServerHandle,
+    /// A super admin's live login, used by [`TestApp::get`].
+    pub admin: Login,
+}
+
+/// A live login session and its access token.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub account_id: Uuid,
+    pub session_id: Uuid,
+    pub role: ActorRole,
+    pub token: String,
+}
+
+/// A raw answer (for non-JSON bodies such as PDFs).
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub content_disposition: Option<String>,
+    pub body: Vec<u8>,
 }
 
 /// What the API answered.
@@ -96,19 +117,61 @@ impl TestApp {
         let handle = server.handle();
         tokio::spawn(server);
         let sql = db.client().await;
+        let admin = create_login(&sql, Uuid::now_v7(), ActorRole::SuperAdmin).await;
         TestApp {
             base_url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
             _db: db,
             sql,
             handle,
+            admin,
         }
+    }
+
+    /// A new staff account with `role` and a live session.
+    pub async fn login(&self, role: ActorRole) -> Login {
+        assert!(role.is_staff(), "{role:?}");
+        create_login(&self.sql, Uuid::now_v7(), role).await
+    }
+
+    /// A live session of operator `operator_id` (its login account is created on first use).
+    pub async fn login_operator(&self, operator_id: Uuid) -> Login {
+        create_login(&self.sql, operator_id, ActorRole::Operator).await
     }
 
     /// GET with a super admin's access token.
     pub async fn get(&self, path: &str) -> Reply {
-        self.get_with(path, Some(&token(ActorRole::SuperAdmin)), &[])
+        self.get_with(path, Some(&self.admin.token), &[]).await
+    }
+
+    /// GET with `login`'s access token.
+    pub async fn get_as(&self, login: &Login, path: &str) -> Reply {
+        self.get_with(path, Some(&login.token), &[]).await
+    }
+
+    /// GET with `login`'s token, returning the body as bytes.
+    pub async fn get_raw(&self, login: &Login, path: &str) -> RawReply {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(&login.token)
+            .send()
             .await
+            .expect("request sent");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let content_type = header("content-type");
+        let content_disposition = header("content-disposition");
+        RawReply {
+            status: response.status().as_u16(),
+            content_type,
+            content_disposition,
+            body: response.bytes().await.unwrap().to_vec(),
+        }
     }
 
     /// GET with the given token (or none) and extra headers.
@@ -149,12 +212,49 @@ impl Drop for TestApp {
     }
 }
 
+/// Creates the login account `account_id` (unless it exists) and a live session of it.
+async fn create_login(sql: &tokio_postgres::Client, account_id: Uuid, role: ActorRole) -> Login {
+    let kind = if role == ActorRole::Operator {
+        "operator"
+    } else {
+        "staff"
+    };
+    let username = format!("{kind}_{}", account_id.simple());
+    sql.execute(
+        "INSERT INTO accounts (id, kind, username, role, created_at) VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT (id) DO NOTHING",
+        &[&account_id, &kind, &username, &role.as_str()],
+    )
+    .await
+    .unwrap();
+    let session_id = Uuid::now_v7();
+    sql.execute(
+        "INSERT INTO auth_sessions (id, account_id, source_ip, created_at, refreshed_at, expires_at)
+         VALUES ($1, $2, '127.0.0.1', now(), now(), now() + interval '1 hour')",
+        &[&session_id, &account_id],
+    )
+    .await
+    .unwrap();
+    let mut claims = claims(role, staff::ACCESS, Duration::hours(1));
+    claims.sub = account_id.hyphenated().to_string();
+    claims.sid = session_id;
+    Login {
+        account_id,
+        session_id,
+        role,
+        token: sign(&claims, SECRET),
+    }
+}
+
+/// Claims of a token for `role` of no session (a random account and session).
 pub fn claims(role: ActorRole, kind: &str, expires_in: Duration) -> StaffClaims {
     let now = Utc::now();
     StaffClaims {
-        sub: "staff-1".to_owned(),
+        sub: Uuid::now_v7().hyphenated().to_string(),
         role,
+        sid: Uuid::now_v7(),
         kind: kind.to_owned(),
+        generation: 0,
         iat: now.timestamp(),
         exp: (now + expires_in).timestamp(),
     }
@@ -167,11 +267,6 @@ pub fn sign(claims: &StaffClaims, secret: &str) -> String {
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .unwrap()
-}
-
-/// A valid access token for `role`.
-pub fn token(role: ActorRole) -> String {
-    sign(&claims(role, staff::ACCESS, Duration::hours(1)), SECRET)
 }
 
 pub fn dec(text: &str) -> Decimal {
@@ -375,4 +470,151 @@ pub async fn append_events(
 
 pub fn genesis() -> Hash {
     GENESIS
+}
+
+/// An app application of `operator_id` for `app_id`, applied at `applied_at`.
+pub async fn insert_application(
+    sql: &tokio_postgres::Client,
+    operator_id: Uuid,
+    app_id: Uuid,
+    status: &str,
+    applied_at: DateTime<Utc>,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    sql.execute(
+        "INSERT INTO read.app_applications (id, operator_id, app_id, app_name, reason, status, applied_at)
+         VALUES ($1, $2, $3, 'Space Quest', 'we have the room', $4, $5)",
+        &[&id, &operator_id, &app_id, &status, &applied_at],
+    )
+    .await
+    .unwrap();
+    id
+}
+
+/// A refund request of `operator_id`; approved ones carry the refunded amount.
+pub async fn insert_refund(
+    sql: &tokio_postgres::Client,
+    operator_id: Uuid,
+    status: &str,
+    requested_amount: &str,
+    requested_at: DateTime<Utc>,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    let (amount, balance_after) = if status == "approved" {
+        (Some(dec(requested_amount)), Some(dec("0")))
+    } else {
+        (None, None)
+    };
+    sql.execute(
+        "INSERT INTO read.refunds (id, operator_id, status, requested_amount, reason, amount, balance_after,
+             requested_at)
+         VALUES ($1, $2, $3, $4, 'closing down', $5, $6, $7)",
+        &[&id, &operator_id, &status, &dec(requested_amount), &amount, &balance_after, &requested_at],
+    )
+    .await
+    .unwrap();
+    id
+}
+
+/// Tax number of every seeded invoice's buyer.
+pub const BUYER_TAX_NUMBER: &str = "91310000MA1FL8XQ3K";
+/// Tax number of the seller on every seeded issued invoice.
+pub const SELLER_TAX_NUMBER: &str = "91110108MA01C2D34E";
+
+/// An invoice request of `operator_id`; an `issued` one gets a number and a seller.
+pub async fn insert_invoice(
+    sql: &tokio_postgres::Client,
+    operator_id: Uuid,
+    status: &str,
+    amount: &str,
+    requested_at: DateTime<Utc>,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    let issued = status == "issued";
+    let number = issued.then(|| format!("MR20260301{:08}", requested_at.timestamp() % 100_000_000));
+    let seller = issued.then_some("MR Ledger Technology Co., Ltd.");
+    let seller_tax = issued.then_some(SELLER_TAX_NUMBER);
+    let issued_at = issued.then_some(requested_at + Duration::hours(1));
+    sql.execute(
+        "INSERT INTO read.invoices (id, operator_id, status, invoice_type, title, tax_number, amount,
+             invoice_number, seller_name, seller_tax_number, requested_at, issued_at, reviewed_at)
+         VALUES ($1, $2, $3, 'general', '星际游乐有限公司', $4, $5, $6, $7, $8, $9, $10, $10)",
+        &[
+            &id,
+            &operator_id,
+            &status,
+            &BUYER_TAX_NUMBER,
+            &dec(amount),
+            &number,
+            &seller,
+            &seller_tax,
+            &requested_at,
+            &issued_at,
+        ],
+    )
+    .await
+    .unwrap();
+    id
+}
+
+/// A message of `operator_id` with id (event position) `id`.
+pub async fn insert_message(
+    sql: &tokio_postgres::Client,
+    operator_id: Uuid,
+    id: i64,
+    kind: &str,
+    data: Value,
+    read: bool,
+) {
+    let read_at = read.then(Utc::now);
+    sql.execute(
+        "INSERT INTO read.messages (operator_id, id, kind, data, created_at, read_at)
+         VALUES ($1, $2, $3, $4, now(), $5)",
+        &[&operator_id, &id, &kind, &data, &read_at],
+    )
+    .await
+    .unwrap();
+}
+
+/// A staff account row of the read model.
+pub async fn insert_staff(sql: &tokio_postgres::Client, id: Uuid, username: &str, role: ActorRole) {
+    sql.execute(
+        "INSERT INTO read.staff (id, username, name, role, status, created_at, updated_at)
+         VALUES ($1, $2, $2, $3, 'active', now(), now())",
+        &[&id, &username, &role.as_str()],
+    )
+    .await
+    .unwrap();
+}
+
+/// One staff action of the audit log.
+pub struct StaffAction<'a> {
+    pub position: i64,
+    pub actor_id: &'a str,
+    pub actor_role: &'a str,
+    pub action: &'a str,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub occurred_at: DateTime<Utc>,
+}
+
+pub async fn insert_staff_action(sql: &tokio_postgres::Client, action: &StaffAction<'_>) {
+    sql.execute(
+        "INSERT INTO read.staff_actions (position, actor_id, actor_role, action, aggregate_type, aggregate_id,
+             details, source_ip, request_id, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, '203.0.113.7', $8, $9)",
+        &[
+            &action.position,
+            &action.actor_id,
+            &action.actor_role,
+            &action.action,
+            &action.aggregate_type,
+            &action.aggregate_id,
+            &serde_json::json!({ "reason": "checked", "n": action.position }),
+            &format!("req-{}", action.position),
+            &action.occurred_at,
+        ],
+    )
+    .await
+    .unwrap();
 }

@@ -2,9 +2,15 @@
 //! One test binary (modules below) keeps link time low.
 
 mod audit;
+mod audit_log;
 mod auth;
 mod catalog;
+mod docs;
 mod health;
 mod helpers;
 mod ledger;
+mod matrix;
+mod messages;
 mod operators;
+mod own;
+mod workflows;

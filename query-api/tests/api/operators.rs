@@ -264,3 +264,97 @@ async fn sites_credentials_and_headset_servers_are_listed_without_secrets() {
         .await;
     assert_eq!(reply.data(), &Value::Array(vec![]));
 }
+
+#[tokio::test]
+async fn the_operator_list_searches_phone_and_email_and_hides_deactivated_unless_asked() {
+    let app = TestApp::spawn().await;
+    insert_operator(&app.sql, "still_here", "active", "0").await;
+    let gone = insert_operator(&app.sql, "gone_away", "deactivated", "0").await;
+    app.sql
+        .execute(
+            "UPDATE read.operators SET phone = '13912345678', deactivated_at = now() WHERE id = $1",
+            &[&gone],
+        )
+        .await
+        .unwrap();
+    let usernames = |reply: &crate::helpers::Reply| -> Vec<String> {
+        reply.data()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let default = app.get("/api/v1/admin/operators").await;
+    assert_eq!(usernames(&default), ["still_here"]);
+    let all = app
+        .get("/api/v1/admin/operators?include_deactivated=true")
+        .await;
+    let mut names = usernames(&all);
+    names.sort();
+    assert_eq!(names, ["gone_away", "still_here"]);
+    let only_gone = app.get("/api/v1/admin/operators?status=deactivated").await;
+    assert_eq!(usernames(&only_gone), ["gone_away"]);
+    assert!(only_gone.data()["items"][0]["deactivated_at"].is_string());
+
+    // Phone and email match too, case-insensitively.
+    let by_email = app
+        .get("/api/v1/admin/operators?q=STILL_HERE%40EXAMPLE")
+        .await;
+    assert_eq!(usernames(&by_email), ["still_here"]);
+    let by_phone = app
+        .get("/api/v1/admin/operators?q=9123456&include_deactivated=true")
+        .await;
+    assert_eq!(usernames(&by_phone), ["gone_away"]);
+    let hidden = app.get("/api/v1/admin/operators?q=9123456").await;
+    assert_eq!(hidden.data()["items"], Value::Array(vec![]));
+
+    assert_eq!(
+        app.get("/api/v1/admin/operators?include_deactivated=maybe")
+            .await
+            .invalid_fields(),
+        ["include_deactivated"]
+    );
+}
+
+#[tokio::test]
+async fn the_operator_detail_page_carries_totals_threshold_sites_and_grants() {
+    let app = TestApp::spawn().await;
+    let op = insert_operator(&app.sql, "detailed", "active", "400").await;
+    app.sql
+        .execute(
+            "UPDATE read.operators SET total_refunded = 20, total_invoiced = 80,
+                 low_balance_threshold = 1000, category = 'vip' WHERE id = $1",
+            &[&op],
+        )
+        .await
+        .unwrap();
+    let site = insert_site(&app.sql, op, "Main Hall").await;
+    let game = insert_app(&app.sql, "Space Quest", "10", "active").await;
+    insert_grant(&app.sql, op, game, None).await;
+
+    let reply = app.get(&format!("/api/v1/admin/operators/{op}")).await;
+    let detail = reply.data();
+    // The fixed core stays where it was.
+    assert_eq!(detail["id"], op.to_string());
+    assert_eq!(detail["balance"], "400.00");
+    assert_eq!(detail["status"], "active");
+    assert_eq!(detail["category"], "vip");
+    assert_eq!(detail["low_balance_threshold"], "1000.00");
+    assert_eq!(
+        detail["totals"],
+        serde_json::json!({
+            "total_credited": "500.00",
+            "total_charged": "100.00",
+            "total_refunded": "20.00",
+            "total_invoiced": "80.00",
+            "games": 7
+        })
+    );
+    assert_eq!(detail["sites"][0]["id"], site.to_string());
+    assert_eq!(detail["sites"][0]["name"], "Main Hall");
+    assert_eq!(detail["grants"][0]["app_id"], game.to_string());
+    assert_eq!(detail["grants"][0]["app_name"], "Space Quest");
+    assert_eq!(detail["grants"][0]["expired"], false);
+}

@@ -13,8 +13,17 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::application::AppStatus;
-use crate::ids::{AppId, AuthorizationToken, CreditId, KeyId, OperatorId, SessionId, SiteId};
+use crate::ids::{
+    AppId, AppRequestId, AuthorizationToken, CreditId, InvoiceId, KeyId, OperatorId, RefundId,
+    SessionId, SiteId,
+};
 use crate::money::{Money, MoneyError};
+
+mod workflows;
+
+pub use workflows::{
+    INVOICE_TITLE_MAX, InvoiceRequest, InvoiceType, IssuedBy, MARK_READ_MAX, ProfileChange,
+};
 
 /// Longest overlap during which rotated-out keys keep working (24 h).
 pub const MAX_ROTATION_OVERLAP: TimeDelta = TimeDelta::hours(24);
@@ -90,6 +99,9 @@ pub struct Site {
 pub struct Grant {
     /// `None`: permanent.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Whether the reminder before this expiry was sent (a new expiry starts over).
+    #[serde(default)]
+    pub reminded: bool,
 }
 
 impl Grant {
@@ -125,8 +137,90 @@ pub enum OperatorCommand {
         phone: String,
         email: String,
         category: Category,
+        /// The category's default low-balance threshold, from configuration.
+        low_balance_threshold: Money,
         key_id: KeyId,
         fingerprint: String,
+        now: DateTime<Utc>,
+    },
+    UpdateProfile {
+        change: ProfileChange,
+        now: DateTime<Utc>,
+    },
+    /// The password itself lives beside the stream; the stream records that it changed.
+    ChangePassword {
+        now: DateTime<Utc>,
+    },
+    ChangeCategory {
+        category: Category,
+        /// The new category's default threshold, from configuration.
+        low_balance_threshold: Money,
+        now: DateTime<Utc>,
+    },
+    SetLowBalanceThreshold {
+        threshold: Money,
+        now: DateTime<Utc>,
+    },
+    ApplyForApp {
+        request_id: AppRequestId,
+        app: AppTerms,
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    ApproveApplication {
+        request_id: AppRequestId,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    },
+    RejectApplication {
+        request_id: AppRequestId,
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    RequestRefund {
+        refund_id: RefundId,
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    ApproveRefund {
+        refund_id: RefundId,
+        now: DateTime<Utc>,
+    },
+    RejectRefund {
+        refund_id: RefundId,
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    RequestInvoice {
+        invoice_id: InvoiceId,
+        request: InvoiceRequest,
+        now: DateTime<Utc>,
+    },
+    IssueInvoice {
+        invoice_id: InvoiceId,
+        invoice_number: String,
+        issued_by: IssuedBy,
+        now: DateTime<Utc>,
+    },
+    RejectInvoice {
+        invoice_id: InvoiceId,
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    /// Marks the listed messages read (ids are the read side's message ids).
+    MarkMessagesRead {
+        message_ids: Vec<i64>,
+        now: DateTime<Utc>,
+    },
+    /// Marks every message that exists now read.
+    MarkAllMessagesRead {
+        now: DateTime<Utc>,
+    },
+    /// Sent by the reminder job some days before a grant expires.
+    RemindGrantExpiry {
+        app_id: AppId,
+        app_name: String,
+        expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     },
     RotateCredentials {
@@ -208,6 +302,94 @@ pub enum OperatorEvent {
         fingerprint: String,
         issued_at: DateTime<Utc>,
     },
+    ProfileUpdated {
+        name: String,
+        phone: String,
+        email: String,
+        updated_at: DateTime<Utc>,
+    },
+    PasswordChanged {
+        changed_at: DateTime<Utc>,
+    },
+    CategoryChanged {
+        category: Category,
+        changed_at: DateTime<Utc>,
+    },
+    LowBalanceThresholdSet {
+        threshold: Money,
+        set_at: DateTime<Utc>,
+    },
+    AppApplied {
+        request_id: AppRequestId,
+        app_id: AppId,
+        app_name: String,
+        reason: String,
+        applied_at: DateTime<Utc>,
+    },
+    ApplicationApproved {
+        request_id: AppRequestId,
+        app_id: AppId,
+        approved_at: DateTime<Utc>,
+    },
+    ApplicationRejected {
+        request_id: AppRequestId,
+        app_id: AppId,
+        reason: String,
+        rejected_at: DateTime<Utc>,
+    },
+    RefundRequested {
+        refund_id: RefundId,
+        /// The balance when asked; what is refunded is decided at approval.
+        requested_amount: Money,
+        reason: String,
+        requested_at: DateTime<Utc>,
+    },
+    RefundApproved {
+        refund_id: RefundId,
+        /// The whole balance at approval time.
+        amount: Money,
+        balance_after: Money,
+        approved_at: DateTime<Utc>,
+    },
+    RefundRejected {
+        refund_id: RefundId,
+        reason: String,
+        rejected_at: DateTime<Utc>,
+    },
+    InvoiceRequested {
+        invoice_id: InvoiceId,
+        invoice_type: InvoiceType,
+        title: String,
+        tax_number: String,
+        amount: Money,
+        requested_at: DateTime<Utc>,
+    },
+    InvoiceIssued {
+        invoice_id: InvoiceId,
+        invoice_number: String,
+        amount: Money,
+        seller_name: String,
+        seller_tax_number: String,
+        issued_at: DateTime<Utc>,
+    },
+    InvoiceRejected {
+        invoice_id: InvoiceId,
+        reason: String,
+        rejected_at: DateTime<Utc>,
+    },
+    MessagesRead {
+        message_ids: Vec<i64>,
+        read_at: DateTime<Utc>,
+    },
+    AllMessagesRead {
+        read_at: DateTime<Utc>,
+    },
+    GrantExpiryReminded {
+        app_id: AppId,
+        app_name: String,
+        expires_at: DateTime<Utc>,
+        reminded_at: DateTime<Utc>,
+    },
     CredentialRotated {
         key_id: KeyId,
         fingerprint: String,
@@ -280,6 +462,22 @@ impl DomainEvent for OperatorEvent {
         match self {
             OperatorEvent::OperatorRegistered { .. } => "OperatorRegistered",
             OperatorEvent::CredentialIssued { .. } => "CredentialIssued",
+            OperatorEvent::ProfileUpdated { .. } => "ProfileUpdated",
+            OperatorEvent::PasswordChanged { .. } => "PasswordChanged",
+            OperatorEvent::CategoryChanged { .. } => "CategoryChanged",
+            OperatorEvent::LowBalanceThresholdSet { .. } => "LowBalanceThresholdSet",
+            OperatorEvent::AppApplied { .. } => "AppApplied",
+            OperatorEvent::ApplicationApproved { .. } => "ApplicationApproved",
+            OperatorEvent::ApplicationRejected { .. } => "ApplicationRejected",
+            OperatorEvent::RefundRequested { .. } => "RefundRequested",
+            OperatorEvent::RefundApproved { .. } => "RefundApproved",
+            OperatorEvent::RefundRejected { .. } => "RefundRejected",
+            OperatorEvent::InvoiceRequested { .. } => "InvoiceRequested",
+            OperatorEvent::InvoiceIssued { .. } => "InvoiceIssued",
+            OperatorEvent::InvoiceRejected { .. } => "InvoiceRejected",
+            OperatorEvent::MessagesRead { .. } => "MessagesRead",
+            OperatorEvent::AllMessagesRead { .. } => "AllMessagesRead",
+            OperatorEvent::GrantExpiryReminded { .. } => "GrantExpiryReminded",
             OperatorEvent::CredentialRotated { .. } => "CredentialRotated",
             OperatorEvent::SiteOpened { .. } => "SiteOpened",
             OperatorEvent::SiteUpdated { .. } => "SiteUpdated",
@@ -314,6 +512,11 @@ impl OperatorEvent {
                 balance_after,
                 ..
             } => Some((MoneyDirection::Out, *total_cost, *balance_after)),
+            OperatorEvent::RefundApproved {
+                amount,
+                balance_after,
+                ..
+            } => Some((MoneyDirection::Out, *amount, *balance_after)),
             _ => None,
         }
     }
@@ -371,6 +574,27 @@ pub enum OperatorError {
     InvalidField { field: &'static str, reason: String },
     #[error("amount out of range: {0}")]
     Amount(#[from] MoneyError),
+    #[error("the app is already granted")]
+    AppAlreadyGranted,
+    #[error("an application for this app is already pending")]
+    ApplicationPending { request_id: AppRequestId },
+    #[error("no pending application with this id")]
+    ApplicationNotFound,
+    #[error("a refund request is already open")]
+    RefundAlreadyOpen { refund_id: RefundId },
+    #[error("no open refund request with this id")]
+    RefundNotFound,
+    #[error("the balance is zero: nothing to refund")]
+    NothingToRefund,
+    #[error("amount exceeds the invoiceable amount")]
+    InvoiceAmountExceeded {
+        invoiceable: Money,
+        requested: Money,
+    },
+    #[error("no pending invoice request with this id")]
+    InvoiceNotFound,
+    #[error("no reminder is due for this grant")]
+    ReminderNotDue,
 }
 
 /// Current state of one operator.
@@ -379,12 +603,27 @@ pub struct Operator {
     pub id: Option<OperatorId>,
     pub username: String,
     pub name: String,
+    pub phone: String,
+    pub email: String,
     pub category: Category,
     pub status: AccountStatus,
     pub credentials: BTreeMap<KeyId, Credential>,
     pub sites: BTreeMap<SiteId, Site>,
     pub grants: BTreeMap<AppId, Grant>,
     pub balance: Money,
+    /// A charge that takes the balance below this sends one low-balance alert.
+    pub low_balance_threshold: Money,
+    /// Money received (credits and recharges) and money refunded, for what may be invoiced.
+    pub total_credited: Money,
+    pub total_refunded: Money,
+    /// Amount of issued invoices.
+    pub invoiced: Money,
+    /// Invoice requests waiting for review, with their amounts (reserved against invoicing).
+    pub pending_invoices: BTreeMap<InvoiceId, Money>,
+    /// At most one refund request is open at a time.
+    pub open_refund: Option<RefundId>,
+    /// Applications waiting for review; decided ones leave the state (the stream keeps them).
+    pub pending_applications: BTreeMap<AppRequestId, AppId>,
 }
 
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), OperatorError> {
@@ -457,6 +696,7 @@ impl Operator {
                 phone,
                 email,
                 category,
+                low_balance_threshold,
                 key_id,
                 fingerprint,
                 now,
@@ -479,8 +719,90 @@ impl Operator {
                         fingerprint,
                         issued_at: now,
                     },
+                    E::LowBalanceThresholdSet {
+                        threshold: low_balance_threshold,
+                        set_at: now,
+                    },
                 ])
             }
+            C::UpdateProfile { change, now } => self.decide_profile(change, now),
+            C::ChangePassword { now } => {
+                self.require_not_deactivated()?;
+                Ok(vec![E::PasswordChanged { changed_at: now }])
+            }
+            C::ChangeCategory {
+                category,
+                low_balance_threshold,
+                now,
+            } => self.decide_category(category, low_balance_threshold, now),
+            C::SetLowBalanceThreshold { threshold, now } => {
+                self.require_not_deactivated()?;
+                Ok(vec![E::LowBalanceThresholdSet {
+                    threshold,
+                    set_at: now,
+                }])
+            }
+            C::ApplyForApp {
+                request_id,
+                app,
+                reason,
+                now,
+            } => self.decide_apply(request_id, app, reason, now),
+            C::ApproveApplication {
+                request_id,
+                expires_at,
+                now,
+            } => self.decide_approve_application(request_id, expires_at, now),
+            C::RejectApplication {
+                request_id,
+                reason,
+                now,
+            } => self.decide_reject_application(request_id, reason, now),
+            C::RequestRefund {
+                refund_id,
+                reason,
+                now,
+            } => self.decide_request_refund(refund_id, reason, now),
+            C::ApproveRefund { refund_id, now } => self.decide_approve_refund(refund_id, now),
+            C::RejectRefund {
+                refund_id,
+                reason,
+                now,
+            } => self.decide_reject_refund(refund_id, reason, now),
+            C::RequestInvoice {
+                invoice_id,
+                request,
+                now,
+            } => self.decide_request_invoice(invoice_id, request, now),
+            C::IssueInvoice {
+                invoice_id,
+                invoice_number,
+                issued_by,
+                now,
+            } => self.decide_issue_invoice(invoice_id, invoice_number, issued_by, now),
+            C::RejectInvoice {
+                invoice_id,
+                reason,
+                now,
+            } => self.decide_reject_invoice(invoice_id, reason, now),
+            C::MarkMessagesRead { message_ids, now } => {
+                self.require_registered()?;
+                workflows::check_message_ids(&message_ids)?;
+                Ok(vec![E::MessagesRead {
+                    message_ids,
+                    read_at: now,
+                }])
+            }
+            C::MarkAllMessagesRead { now } => {
+                self.require_registered()?;
+                Ok(vec![E::AllMessagesRead { read_at: now }])
+            }
+            C::RemindGrantExpiry {
+                app_id,
+                app_name,
+                expires_at,
+                now,
+            } => self.decide_reminder(app_id, app_name, expires_at, now),
             C::RotateCredentials {
                 key_id,
                 fingerprint,
@@ -729,12 +1051,16 @@ impl Aggregate for Operator {
                 operator_id,
                 username,
                 name,
+                phone,
+                email,
                 category,
                 ..
             } => {
                 self.id = Some(operator_id);
                 self.username = username;
                 self.name = name;
+                self.phone = phone;
+                self.email = email;
                 self.category = category;
                 self.status = AccountStatus::Active;
             }
@@ -811,7 +1137,18 @@ impl Aggregate for Operator {
             E::AppGranted {
                 app_id, expires_at, ..
             } => {
-                self.grants.insert(app_id, Grant { expires_at });
+                // One reminder per expiry: granting the same expiry again keeps it sent.
+                let reminded = self
+                    .grants
+                    .get(&app_id)
+                    .is_some_and(|g| g.reminded && g.expires_at == expires_at);
+                self.grants.insert(
+                    app_id,
+                    Grant {
+                        expires_at,
+                        reminded,
+                    },
+                );
             }
             E::AppRevoked { app_id, .. } => {
                 self.grants.remove(&app_id);
@@ -827,6 +1164,10 @@ impl Aggregate for Operator {
                     .expect("credit was checked");
                 assert_eq!(expected, balance_after, "BalanceCredited.balance_after");
                 self.balance = balance_after;
+                self.total_credited = self
+                    .total_credited
+                    .checked_add(amount)
+                    .expect("credits total stays in range");
             }
             E::GameAuthorized {
                 unit_price,
@@ -855,6 +1196,7 @@ impl Aggregate for Operator {
             E::OperatorDeactivated { deactivated_at } => {
                 self.status = AccountStatus::Deactivated { deactivated_at };
             }
+            other => self.apply_workflow(other),
         }
     }
 }

@@ -1,0 +1,92 @@
+//! Every route of the query API and what it requires, in one table. The routes are registered
+//! from it (`handlers::configure`), the auth extractor looks each request's route up here (a
+//! route missing from the table is refused), the matrix tests walk it role by role, and
+//! docs/openapi.yaml documents it (a test checks every path and scope). All routes are `GET`.
+
+use ledger_core::access::Access::{Public, Scope as Needs};
+use ledger_core::access::Endpoint;
+use ledger_core::access::Scope::*;
+
+const fn get(path: &'static str, access: ledger_core::access::Access) -> Endpoint {
+    Endpoint {
+        method: "GET",
+        path,
+        access,
+    }
+}
+
+pub const ENDPOINTS: &[Endpoint] = &[
+    get("/health", Public),
+    get("/health/ready", Public),
+    // The operator's own data (the operator comes from the token, never the path).
+    get("/api/v1/operator/profile", Needs(OwnRead)),
+    get("/api/v1/operator/sites", Needs(OwnRead)),
+    get("/api/v1/operator/apps", Needs(OwnRead)),
+    get("/api/v1/operator/app-applications", Needs(OwnRead)),
+    get("/api/v1/operator/usage-records", Needs(OwnRead)),
+    get("/api/v1/operator/transactions", Needs(OwnRead)),
+    get("/api/v1/operator/credentials", Needs(OwnRead)),
+    get("/api/v1/operator/headset-servers", Needs(OwnRead)),
+    get("/api/v1/operator/refunds", Needs(OwnRead)),
+    get("/api/v1/operator/invoices", Needs(OwnRead)),
+    get("/api/v1/operator/invoices/{invoice_id}", Needs(OwnRead)),
+    get("/api/v1/operator/invoices/{invoice_id}/pdf", Needs(OwnRead)),
+    get("/api/v1/operator/messages", Needs(OwnRead)),
+    get("/api/v1/operator/messages/unread-count", Needs(OwnRead)),
+    // Operators, for staff.
+    get("/api/v1/admin/operators", Needs(OperatorsRead)),
+    get(
+        "/api/v1/admin/operators/{operator_id}",
+        Needs(OperatorsRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/balance",
+        Needs(LedgerRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/usage-records",
+        Needs(LedgerRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/transactions",
+        Needs(LedgerRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/sites",
+        Needs(OperatorsRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/grants",
+        Needs(OperatorsRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/credentials",
+        Needs(OperatorsRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/headset-servers",
+        Needs(OperatorsRead),
+    ),
+    get("/api/v1/admin/app-applications", Needs(ApplicationsReview)),
+    get("/api/v1/admin/transactions", Needs(LedgerRead)),
+    get("/api/v1/admin/announcements", Needs(AnnouncementsWrite)),
+    get("/api/v1/admin/staff", Needs(StaffRead)),
+    get("/api/v1/admin/apps", Needs(CatalogRead)),
+    get("/api/v1/admin/apps/{app_id}", Needs(CatalogRead)),
+    // Finance.
+    get("/api/v1/finance/refunds", Needs(RefundsRead)),
+    get("/api/v1/finance/refunds/{refund_id}", Needs(RefundsRead)),
+    get("/api/v1/finance/invoices", Needs(InvoicesRead)),
+    get("/api/v1/finance/invoices/{invoice_id}", Needs(InvoicesRead)),
+    get(
+        "/api/v1/finance/invoices/{invoice_id}/pdf",
+        Needs(InvoicesRead),
+    ),
+    get("/api/v1/finance/audit-log", Needs(AuditLogRead)),
+    // The event store.
+    get(
+        "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events",
+        Needs(EventsRead),
+    ),
+    get("/api/v1/audit/events", Needs(EventsRead)),
+];

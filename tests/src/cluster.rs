@@ -1,0 +1,250 @@
+//! The real binaries (`command-api`, `projector`, `query-api`) on a fresh database, started
+//! the way `make run` starts them, and a small JSON client for black-box tests.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::db::TestDb;
+
+/// Longest wait for a service to report ready.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub const ADMIN_USERNAME: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "System-test-password1";
+
+/// Binaries are built next to the test executable (`target/<profile>/`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} missing: run `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(name: &str, env: &[(String, String)]) -> Service {
+    let mut command = Command::new(binary(name));
+    command
+        .arg(if name == "projector" { "run" } else { "serve" })
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env("RUST_LOG", "warn");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    Service(
+        command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}")),
+    )
+}
+
+/// One answer: status and body (`Value::Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub bytes: Vec<u8>,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub fn code(&self) -> &str {
+        self.body["error_code"].as_str().unwrap_or("")
+    }
+    /// The data of a success; panics with the body otherwise.
+    pub fn ok(self) -> Value {
+        assert!(
+            (200..300).contains(&self.status),
+            "{}: {}",
+            self.status,
+            self.body
+        );
+        self.body["data"].clone()
+    }
+}
+
+/// The three services on one fresh database.
+pub struct Cluster {
+    pub db: TestDb,
+    pub command: String,
+    pub query: String,
+    pub http: reqwest::Client,
+    _services: Vec<Service>,
+}
+
+impl Cluster {
+    /// Starts the services; `extra` adds or overrides `MR_*` settings.
+    pub async fn start(extra: &[(&str, &str)]) -> Cluster {
+        let db = TestDb::new().await;
+        let (command_port, query_port) = (free_port(), free_port());
+        let mut env: Vec<(String, String)> = vec![
+            ("MR_DATABASE_URL".into(), db.url.clone()),
+            (
+                "MR_MASTER_KEY".into(),
+                base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+            ),
+            (
+                "MR_JWT_SECRET".into(),
+                "system-test-jwt-secret-0123456789abcdef".into(),
+            ),
+            ("MR_BOOTSTRAP_ADMIN_USERNAME".into(), ADMIN_USERNAME.into()),
+            ("MR_BOOTSTRAP_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            (
+                "MR_COMMAND_HTTP_ADDR".into(),
+                format!("127.0.0.1:{command_port}"),
+            ),
+            (
+                "MR_QUERY_HTTP_ADDR".into(),
+                format!("127.0.0.1:{query_port}"),
+            ),
+            // Cheap password hashing: the tests log in often; production keeps the defaults.
+            ("MR_PASSWORD_HASH_MEMORY_KIB".into(), "1024".into()),
+            ("MR_PASSWORD_HASH_ITERATIONS".into(), "1".into()),
+        ];
+        for (key, value) in extra {
+            env.retain(|(k, _)| k != key);
+            env.push(((*key).to_owned(), (*value).to_owned()));
+        }
+        let services = vec![
+            start("command-api", &env),
+            start("projector", &env),
+            start("query-api", &env),
+        ];
+        let cluster = Cluster {
+            db,
+            command: format!("http://127.0.0.1:{command_port}"),
+            query: format!("http://127.0.0.1:{query_port}"),
+            http: reqwest::Client::new(),
+            _services: services,
+        };
+        cluster.wait_ready(&cluster.command).await;
+        cluster.wait_ready(&cluster.query).await;
+        cluster
+    }
+
+    async fn wait_ready(&self, base: &str) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(r) = self.http.get(format!("{base}/health/ready")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{base} not ready within {START_TIMEOUT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends `method` to `url` (absolute) with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap().to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            body,
+            bytes,
+            headers,
+        }
+    }
+
+    /// A command API call: `path` starts with `/`.
+    pub async fn command(&self, method: &str, path: &str, token: &str, body: Value) -> Answer {
+        let url = format!("{}{path}", self.command);
+        self.call(method, &url, Some(token), Some(body)).await
+    }
+
+    /// A query API `GET`.
+    pub async fn query(&self, path: &str, token: &str) -> Answer {
+        let url = format!("{}{path}", self.query);
+        self.call("GET", &url, Some(token), None).await
+    }
+
+    /// Polls a query until `done` holds for its data (the read side lags the ledger a little).
+    pub async fn query_until(
+        &self,
+        path: &str,
+        token: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let answer = self.query(path, token).await;
+            if answer.status == 200 && done(answer.data()) {
+                return answer.data().clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} did not reach the expected state: {} {}",
+                answer.status,
+                answer.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn login(&self, kind: &str, username: &str, password: &str) -> Answer {
+        let url = format!("{}/api/v1/auth/{kind}/login", self.command);
+        let body = json!({ "username": username, "password": password });
+        self.call("POST", &url, None, Some(body)).await
+    }
+
+    /// The access token of a successful login (`kind`: "staff" or "operator").
+    pub async fn token(&self, kind: &str, username: &str, password: &str) -> String {
+        let data = self.login(kind, username, password).await.ok();
+        data["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token("staff", ADMIN_USERNAME, ADMIN_PASSWORD).await
+    }
+}
