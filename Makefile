@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mrledger-target
 # CI reports every failing test; locally the first failure stops the run.
 NEXTEST_FLAGS ?= $(if $(CI),--no-fail-fast,)
 
-.PHONY: help run stop logs test check fmt clippy bench services clean-test-dbs
+.PHONY: help run stop logs test check fmt clippy bench services clean-test-dbs sim
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -58,3 +58,6 @@ bench: ## run the benchmarks (deploy/bench/run.sh)
 
 clean-test-dbs: ## drop mr_test_* databases left by interrupted tests (ALL=1: templates too)
 	@bash deploy/dev/clean-test-dbs.sh
+
+sim: ## run only the WeChat Pay / Alipay simulator (dev keys; MR_SIM_ADDR, default 127.0.0.1:8090)
+	cargo run -p tests --bin gateway-sim

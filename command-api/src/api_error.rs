@@ -70,6 +70,10 @@ error_codes! {
     RefundNotFound = (404, "REFUND_NOT_FOUND", "没有待审核的该退款申请", "No open refund request with this id"),
     NothingToRefund = (409, "NOTHING_TO_REFUND", "余额为零，无可退款金额", "The balance is zero: nothing to refund"),
     InvoiceAmountExceeded = (409, "INVOICE_AMOUNT_EXCEEDED", "开票金额超过可开票金额", "Amount exceeds the invoiceable amount"),
+    RechargeOrderNotOpen = (409, "RECHARGE_ORDER_NOT_OPEN", "充值订单已结束或不存在", "The recharge order is not open"),
+    RechargeAmountMismatch = (409, "RECHARGE_AMOUNT_MISMATCH", "支付金额与订单金额不符", "The paid amount differs from the order"),
+    PaymentChannelUnavailable = (503, "PAYMENT_CHANNEL_UNAVAILABLE", "该支付渠道暂不可用", "This payment channel is not available"),
+    PaymentGatewayUnavailable = (503, "PAYMENT_GATEWAY_UNAVAILABLE", "支付网关暂时无法下单，订单已记录，请稍后重试", "The payment gateway could not open the order; it is recorded as pending, try again later"),
     InvoiceNotFound = (404, "INVOICE_NOT_FOUND", "没有待审核的该发票申请", "No pending invoice request with this id"),
 }
 
@@ -201,6 +205,11 @@ impl From<ledger_core::operator::OperatorError> for ApiError {
                 json!({ "invoiceable_amount": invoiceable, "requested_amount": requested }),
             ),
             E::InvoiceNotFound => ApiError::new(C::InvoiceNotFound),
+            E::RechargeOrderNotOpen => ApiError::new(C::RechargeOrderNotOpen),
+            E::RechargeAmountMismatch { expected, paid } => ApiError::with(
+                C::RechargeAmountMismatch,
+                json!({ "order_amount": expected, "paid_amount": paid }),
+            ),
             E::ReminderNotDue => {
                 ApiError::with(C::Conflict, json!({ "reason": error.to_string() }))
             }

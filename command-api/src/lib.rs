@@ -11,7 +11,8 @@
 //! - [`api_error`]: the table of error codes, statuses and messages.
 //! - [`context`], [`wire`]: per-request facts and response formats.
 //! - [`notify`]: wakes projectors after commits.
-//! - [`jobs`]: background work (grant-expiry reminders).
+//! - [`jobs`]: background work (grant-expiry reminders, the recharge poller).
+//! - [`payments`]: the WeChat Pay and Alipay protocols.
 //! - [`seed`]: the demo data of `make run`.
 
 pub mod accounts;
@@ -22,6 +23,7 @@ pub mod http;
 pub mod jobs;
 pub mod ledger;
 pub mod notify;
+pub mod payments;
 pub mod seed;
 pub mod settings;
 pub mod store;
@@ -96,15 +98,21 @@ pub fn state(settings: &Settings, clock: Clock) -> anyhow::Result<web::Data<AppS
     let committer_pool = sized_pool(settings, COMMITTER_CONNECTIONS)?;
     let passwords = accounts::password::Passwords::new(settings)?;
     let accounts = accounts::Accounts::new(settings, pool.clone(), passwords.clone());
-    let ledger = Arc::new(Ledger::new(
-        pool,
-        committer_pool,
-        master_key,
-        notifier,
-        clock,
-        ledger::Policy::from_settings(settings).map_err(|e| anyhow::anyhow!(e))?,
-        passwords,
-    ));
+    let ledger = Arc::new(
+        Ledger::new(
+            pool,
+            committer_pool,
+            master_key,
+            notifier,
+            clock,
+            ledger::Policy::from_settings(settings).map_err(|e| anyhow::anyhow!(e))?,
+            passwords,
+        )
+        .with_payments(Arc::new(
+            payments::Gateways::from_settings(settings).map_err(|e| anyhow::anyhow!(e))?,
+        ))
+        .with_recharge_policy(ledger::recharges::RechargePolicy::from_settings(settings)),
+    );
     Ok(web::Data::new(AppState {
         ledger,
         auth: http::auth::Auth::new(settings, accounts),

@@ -64,6 +64,11 @@ async fn main() -> anyhow::Result<()> {
                 state.ledger.clone(),
                 std::time::Duration::from_secs(settings.grant_reminder_interval_seconds.max(1)),
             );
+            command_api::jobs::recharge_poller::spawn(
+                state.ledger.clone(),
+                settings.database_url.clone(),
+                std::time::Duration::from_secs(settings.recharge_poll_interval_seconds.max(1)),
+            );
             let listener = TcpListener::bind(&settings.command_http_addr)
                 .with_context(|| format!("binding {}", settings.command_http_addr))?;
             tracing::info!(addr = %settings.command_http_addr, "command-api listening");

@@ -70,6 +70,38 @@ pub struct Settings {
     /// Grant-expiry reminders: how many days before expiry, and how often the job looks.
     pub grant_reminder_days: i64,
     pub grant_reminder_interval_seconds: u64,
+    /// WeChat Pay API v3 (Native). The channel is enabled when `wechat_mch_id` is set; keys
+    /// and certificates are PEM text or paths of PEM files.
+    pub wechat_base_url: String,
+    #[serde(deserialize_with = "id_text")]
+    pub wechat_app_id: String,
+    #[serde(deserialize_with = "id_text")]
+    pub wechat_mch_id: String,
+    /// Serial of the merchant certificate (named in every request's `Authorization`).
+    #[serde(deserialize_with = "id_text")]
+    pub wechat_merchant_serial: String,
+    pub wechat_merchant_key: Secret,
+    /// One or more platform certificates (PEM), picked by `Wechatpay-Serial`.
+    pub wechat_platform_cert: String,
+    /// The 32-byte API v3 key (AES-256-GCM key of callback resources).
+    pub wechat_api_v3_key: Secret,
+    pub wechat_notify_url: String,
+    /// Alipay (RSA2). The channel is enabled when `alipay_app_id` is set.
+    pub alipay_gateway_url: String,
+    #[serde(deserialize_with = "id_text")]
+    pub alipay_app_id: String,
+    pub alipay_app_key: Secret,
+    /// Alipay's public key (PEM), which signs answers and notifies.
+    pub alipay_public_key: String,
+    pub alipay_notify_url: String,
+    /// Recharge orders without a result this long after creation are queried at the gateway.
+    pub recharge_query_after_seconds: i64,
+    /// Failed queries in a row after which an order needs review (and finance is alerted).
+    pub recharge_query_max_failures: u32,
+    /// How often the recharge poller looks.
+    pub recharge_poll_interval_seconds: u64,
+    /// Orders still unpaid this long after creation are closed (at the gateway, then here).
+    pub recharge_close_after_seconds: i64,
 }
 
 impl Default for Settings {
@@ -99,6 +131,23 @@ impl Default for Settings {
             invoice_seller_tax_number: "91310000MA1MRLEDGR".to_owned(),
             grant_reminder_days: 7,
             grant_reminder_interval_seconds: 3600,
+            wechat_base_url: "https://api.mch.weixin.qq.com".to_owned(),
+            wechat_app_id: String::new(),
+            wechat_mch_id: String::new(),
+            wechat_merchant_serial: String::new(),
+            wechat_merchant_key: Secret::default(),
+            wechat_platform_cert: String::new(),
+            wechat_api_v3_key: Secret::default(),
+            wechat_notify_url: String::new(),
+            alipay_gateway_url: "https://openapi.alipay.com/gateway.do".to_owned(),
+            alipay_app_id: String::new(),
+            alipay_app_key: Secret::default(),
+            alipay_public_key: String::new(),
+            alipay_notify_url: String::new(),
+            recharge_query_after_seconds: 300,
+            recharge_query_max_failures: 3,
+            recharge_poll_interval_seconds: 30,
+            recharge_close_after_seconds: 2 * 3600,
         }
     }
 }
@@ -107,6 +156,21 @@ impl Default for Settings {
 /// (`MR_LOW_BALANCE_TRIAL=50` reaches serde as an integer): `Money` parses the text, so no
 /// float ever holds it.
 fn amount_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Whole(u64),
+    }
+    Ok(match Text::deserialize(deserializer)? {
+        Text::Text(text) => text,
+        Text::Whole(n) => n.to_string(),
+    })
+}
+
+/// An id setting as text, also when the environment spells it as a number
+/// (`MR_WECHAT_MCH_ID=1900000109` reaches serde as an integer).
+fn id_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Text {
@@ -162,6 +226,16 @@ impl Settings {
         }
         crate::accounts::password::Passwords::params(self)
             .map_err(|e| format!("MR_PASSWORD_HASH_MEMORY_KIB / _ITERATIONS: {e}"))?;
+        if self.recharge_query_after_seconds < 0
+            || self.recharge_query_max_failures < 1
+            || self.recharge_close_after_seconds <= self.recharge_query_after_seconds
+        {
+            return Err("MR_RECHARGE_QUERY_AFTER_SECONDS must be ≥ 0, \
+                        MR_RECHARGE_QUERY_MAX_FAILURES ≥ 1, and MR_RECHARGE_CLOSE_AFTER_SECONDS \
+                        greater than the query delay"
+                .to_owned());
+        }
+        crate::payments::Gateways::from_settings(self)?;
         Ok(())
     }
 
@@ -173,5 +247,25 @@ impl Settings {
             Category::Trial => ("MR_LOW_BALANCE_TRIAL", &self.low_balance_trial),
         };
         Money::parse(text).map_err(|e| format!("{name}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The environment provider hands `MR_WECHAT_MCH_ID=1900000109` over as a number.
+    #[test]
+    fn numeric_payment_ids_stay_text() {
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(("wechat_mch_id", 1_900_000_109_u64))
+            .merge(("alipay_app_id", 2_014_072_300_007_148_u64))
+            .extract()
+            .unwrap();
+        assert_eq!(settings.wechat_mch_id, "1900000109");
+        assert_eq!(settings.alipay_app_id, "2014072300007148");
+        assert_eq!(settings.recharge_query_after_seconds, 300);
+        assert_eq!(settings.recharge_query_max_failures, 3);
+        assert_eq!(settings.recharge_poll_interval_seconds, 30);
     }
 }

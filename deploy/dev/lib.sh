@@ -10,6 +10,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mrledger-target}"
 
 # The three long-running processes make run starts, in start order.
 MR_SERVICES=(command-api projector query-api)
+# Development-only helpers make run starts first when it can (the gateway simulator); the
+# system runs without them, so they are stopped with the services but not waited for.
+MR_DEV_SERVICES=(gateway-sim)
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }
@@ -94,9 +97,9 @@ readonly MR_STOP_TIMEOUT=15
 
 # Stops the services make run started (reverse start order), using their pid files only.
 stop_services() {
-    local i name pid waited
-    for ((i = ${#MR_SERVICES[@]} - 1; i >= 0; i--)); do
-        name="${MR_SERVICES[$i]}"
+    local i name pid waited all=("${MR_DEV_SERVICES[@]}" "${MR_SERVICES[@]}")
+    for ((i = ${#all[@]} - 1; i >= 0; i--)); do
+        name="${all[$i]}"
         if pid="$(service_pid "$name")"; then
             log "stopping $name (pid $pid)"
             kill -TERM "$pid" 2>/dev/null || true

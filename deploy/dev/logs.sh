@@ -9,6 +9,9 @@ files=()
 for name in "${MR_SERVICES[@]}"; do
     files+=("$(log_file "$name")")
 done
+for name in "${MR_DEV_SERVICES[@]}"; do
+    [ -e "$(log_file "$name")" ] && files+=("$(log_file "$name")")
+done
 [ -e "${files[0]}" ] || [ -e "${files[1]}" ] || [ -e "${files[2]}" ] ||
     die "no logs in $MR_RUN_DIR yet: start the system with make run"
 # -F follows a log across the rename make run does on restart.

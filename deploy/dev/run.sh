@@ -119,6 +119,54 @@ start() {
     log "started $name (pid $(cat "$pidf"), log $logf)"
 }
 
+# --- gateway simulator (development only) ---------------------------------------------------
+# WeChat Pay and Alipay are played by gateway-sim with the dev keys of deploy/dev/gateway-keys;
+# the command API is pointed at it unless MR_WECHAT_* / MR_ALIPAY_* say otherwise. If it does
+# not come up, the system starts anyway (recharges then fail at the gateway call).
+export MR_SIM_ADDR="${MR_SIM_ADDR:-127.0.0.1:8090}"
+SIM_URL="$(url_of "$MR_SIM_ADDR")"
+GATEWAY_KEYS="$MR_ROOT/deploy/dev/gateway-keys"
+# dev_setting NAME VALUE: exports NAME, keeping a value already set in the environment.
+dev_setting() {
+    local name=$1 value=$2
+    [ -n "${!name:-}" ] || printf -v "$name" '%s' "$value"
+    export "${name?}"
+}
+dev_setting MR_WECHAT_BASE_URL "$SIM_URL"
+dev_setting MR_WECHAT_APP_ID wxd930ea5d5a258f4f
+dev_setting MR_WECHAT_MCH_ID 1900000109
+dev_setting MR_WECHAT_MERCHANT_SERIAL \
+    "$(openssl x509 -in "$GATEWAY_KEYS/wechat_merchant_cert.pem" -noout -serial | cut -d= -f2)"
+dev_setting MR_WECHAT_MERCHANT_KEY "$GATEWAY_KEYS/wechat_merchant_key.pem"
+dev_setting MR_WECHAT_PLATFORM_CERT "$GATEWAY_KEYS/wechat_platform_cert.pem"
+dev_setting MR_WECHAT_API_V3_KEY mrledgerdevapiv3key0123456789abc
+dev_setting MR_WECHAT_NOTIFY_URL "$COMMAND_URL/api/v1/payments/wechat/notify"
+dev_setting MR_ALIPAY_GATEWAY_URL "$SIM_URL/gateway.do"
+dev_setting MR_ALIPAY_APP_ID 2014072300007148
+dev_setting MR_ALIPAY_APP_KEY "$GATEWAY_KEYS/alipay_app_key.pem"
+dev_setting MR_ALIPAY_PUBLIC_KEY "$GATEWAY_KEYS/alipay_gateway_public.pem"
+dev_setting MR_ALIPAY_NOTIFY_URL "$COMMAND_URL/api/v1/payments/alipay/notify"
+# gateway-sim reads the same MR_WECHAT_APP_ID / _MCH_ID / _API_V3_KEY and MR_ALIPAY_APP_ID.
+export MR_SIM_KEYS_DIR="${MR_SIM_KEYS_DIR:-$GATEWAY_KEYS}"
+
+sim_ready() { [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$SIM_URL/sim/health" || true)" = 200 ]; }
+sim_up=0
+if [ ! -x "$BIN/gateway-sim" ]; then
+    warn "$BIN/gateway-sim was not built: recharges will have no gateway"
+elif port_in_use "$MR_SIM_ADDR"; then
+    warn "something that make run did not start listens on $MR_SIM_ADDR: gateway-sim not started \
+(choose another address with MR_SIM_ADDR)"
+else
+    start gateway-sim
+    if wait_for 10 sim_ready; then
+        sim_up=1
+    else
+        tail -n 20 "$(log_file gateway-sim)" >&2 2>/dev/null || true
+        warn "gateway-sim did not answer on $SIM_URL/sim/health; going on without it"
+        if sim_pid="$(service_pid gateway-sim)"; then kill -TERM "$sim_pid" 2>/dev/null || true; fi
+    fi
+fi
+
 start command-api serve
 start projector run
 start query-api serve
@@ -212,6 +260,29 @@ BODY="{\"app_id\":\"\$APP_ID\",\"site_id\":\"\$SITE_ID\",\"player_count\":4}"
 SIG=\$(printf '%s\nPOST\n%s\n%s' "\$TS" /api/v1/auth/game/authorize "\$BODY" | openssl dgst -sha256 -hmac "\$SECRET" -binary | base64)
 curl -sS -X POST $COMMAND_URL/api/v1/auth/game/authorize -H 'Content-Type: application/json' -H "X-API-Key: \$KEY_ID" -H "X-Timestamp: \$TS" -H "X-Signature: \$SIG" -H "X-Session-ID: \$SESSION_ID" --data-binary "\$BODY"; echo
 
+EOF
+
+if [ "$sim_up" -eq 1 ]; then
+    op_login="$(jq -cn --arg u "${operator_user:-demo_arcade}" --arg p "$operator_password" '{username: $u, password: $p}')"
+    cat <<EOF
+Recharge through the gateway simulator (WeChat Pay + Alipay at $SIM_URL, log $(log_file gateway-sim)):
+
+TOKEN=\$(curl -sS -X POST $COMMAND_URL/api/v1/auth/operator/login -H 'Content-Type: application/json' -d $(sq "$op_login") | jq -r .data.access_token)
+curl -sS -X POST $COMMAND_URL/api/v1/operator/recharges -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' -d '{"channel":"wechat","amount":"100.00"}' | jq
+OUT_TRADE_NO=\$(curl -sS $SIM_URL/sim/orders | jq -r '[.[] | select(.state == "not_paid")] | last | .out_trade_no')
+curl -sS -X POST $SIM_URL/sim/orders/\$OUT_TRADE_NO/pay -H 'Content-Type: application/json' -d '{"callback":"now"}' | jq '.deliveries'
+
+  pay options: {"callback": "now" | "late(5000)" | "never" | "duplicate(10)" | "forged", "amount": "99.00", "fail": true}
+  orders and callback attempts: curl -sS $SIM_URL/sim/orders | jq
+  failing gateway queries:      curl -sS -X POST $SIM_URL/sim/faults -H 'Content-Type: application/json' -d '{"query_failures": 3}'
+
+EOF
+else
+    echo "gateway-sim is not running: recharges have no gateway (see the warnings above)."
+    echo
+fi
+
+cat <<EOF
 Log in as admin and read the operator's balance from the query API (the read side may lag by the projector's lag):
 
 curl -sS $QUERY_URL/api/v1/admin/operators/$operator_id -H "Authorization: Bearer \$(curl -sS -X POST $COMMAND_URL/api/v1/auth/staff/login -H 'Content-Type: application/json' -d $(sq "$login_body") | jq -r .data.access_token)" | jq '.data | {balance, status}'

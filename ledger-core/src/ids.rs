@@ -88,6 +88,10 @@ uuid_id!(
     /// An announcement to every operator.
     AnnouncementId
 );
+uuid_id!(
+    /// One online recharge order (paid through WeChat Pay or Alipay).
+    RechargeOrderId
+);
 
 /// Public id of an API credential (`mrk_` + 32 hex digits). The secret never travels with it.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Debug)]

@@ -306,6 +306,7 @@ async fn load_children(
     let mut applications = BTreeSet::new();
     let mut refunds = BTreeSet::new();
     let mut invoices = BTreeSet::new();
+    let mut recharges = BTreeSet::new();
     for event in events {
         let (StreamId::Operator(operator), Payload::Operator(e)) = (&event.stream, &event.payload)
         else {
@@ -347,6 +348,14 @@ async fn load_children(
             | E::InvoiceRejected { invoice_id, .. } => {
                 invoices.insert(invoice_id.0);
             }
+            E::RechargeOrdered { order_id, .. }
+            | E::RechargeSucceeded { order_id, .. }
+            | E::RechargeFailed { order_id, .. }
+            | E::RechargeClosed { order_id, .. }
+            | E::RechargeQueryFailed { order_id, .. }
+            | E::RechargeNeedsReview { order_id, .. } => {
+                recharges.insert(order_id.0);
+            }
             _ => {}
         }
     }
@@ -357,7 +366,8 @@ async fn load_children(
     let applications: Vec<Uuid> = applications.into_iter().collect();
     let refunds: Vec<Uuid> = refunds.into_iter().collect();
     let invoices: Vec<Uuid> = invoices.into_iter().collect();
-    let (credentials, sites, grants, usage, applications, refunds, invoices) = tokio::try_join!(
+    let recharges: Vec<Uuid> = recharges.into_iter().collect();
+    let (credentials, sites, grants, usage, applications, refunds, invoices, recharges) = tokio::try_join!(
         rows::credentials(tx, &credentials),
         rows::sites(tx, &sites),
         rows::grants(tx, &grants),
@@ -365,6 +375,7 @@ async fn load_children(
         rows::app_applications(tx, &applications),
         rows::refunds(tx, &refunds),
         rows::invoices(tx, &invoices),
+        rows::recharge_orders(tx, &recharges),
     )?;
     for row in applications {
         state.app_applications.load(row.id, row);
@@ -374,6 +385,9 @@ async fn load_children(
     }
     for row in invoices {
         state.invoices.load(row.id, row);
+    }
+    for row in recharges {
+        state.recharge_orders.load(row.id, row);
     }
     for row in credentials {
         state.credentials.load(row.key_id.clone(), row);

@@ -5,11 +5,13 @@
 //! its unit price times its players. An event that does not fit stops the batch.
 //!
 //! Layout: this file holds the state, the dispatch and the core ledger events;
-//! `workflows` the operator's requests and their reviews; `accounts` staff members and
-//! announcements; `messages` the message center's rows, marks and fan-outs.
+//! `workflows` the operator's requests and their reviews; `recharges` online recharge orders
+//! (money in once paid); `accounts` staff members and announcements; `messages` the message
+//! center's rows, marks and fan-outs.
 
 mod accounts;
 mod messages;
+mod recharges;
 mod workflows;
 
 use std::collections::{HashMap, HashSet};
@@ -18,7 +20,9 @@ use std::hash::Hash;
 use chrono::{DateTime, Utc};
 use ledger_core::application::{AppEvent, AppStatus};
 use ledger_core::headset_server::HeadsetServerEvent;
-use ledger_core::ids::{AppId, AppRequestId, InvoiceId, OperatorId, RefundId, SiteId, StaffId};
+use ledger_core::ids::{
+    AppId, AppRequestId, InvoiceId, OperatorId, RechargeOrderId, RefundId, SiteId, StaffId,
+};
 use ledger_core::money::Money;
 use ledger_core::operator::{AccountStatus, OperatorEvent};
 
@@ -26,8 +30,8 @@ pub(crate) use self::messages::{ANNOUNCEMENT, FanOut, Messages, PRICE_CHANGE, Re
 use crate::Error;
 use crate::rows::{
     AnnouncementRow, AppApplicationRow, AppRow, CredentialRow, GrantRow, HeadsetServerRow,
-    InvoiceRow, MessageRow, OperatorRow, RefundRow, SiteRow, StaffActionRow, StaffRow,
-    TransactionRow, UsageRow,
+    InvoiceRow, MessageRow, OperatorRow, RechargeOrderRow, RefundRow, SiteRow, StaffActionRow,
+    StaffRow, TransactionRow, UsageRow,
 };
 use crate::source::{Payload, StoredEvent, StreamId};
 
@@ -97,6 +101,7 @@ pub(crate) struct State {
     pub app_applications: Rows<AppRequestId, AppApplicationRow>,
     pub refunds: Rows<RefundId, RefundRow>,
     pub invoices: Rows<InvoiceId, InvoiceRow>,
+    pub recharge_orders: Rows<RechargeOrderId, RechargeOrderRow>,
     /// New rows only: a money event is applied once.
     pub transactions: Vec<TransactionRow>,
     /// New rows only: an announcement is published once.
@@ -197,6 +202,7 @@ impl State {
         self.app_applications.written();
         self.refunds.written();
         self.invoices.written();
+        self.recharge_orders.written();
         self.transactions.clear();
         self.announcements.clear();
         self.messages.clear();
@@ -266,6 +272,12 @@ impl State {
         op.updated_at = operator_event_time(e);
         match e {
             E::OperatorRegistered { .. } => unreachable!("handled above"),
+            E::RechargeOrdered { .. }
+            | E::RechargeSucceeded { .. }
+            | E::RechargeFailed { .. }
+            | E::RechargeClosed { .. }
+            | E::RechargeQueryFailed { .. }
+            | E::RechargeNeedsReview { .. } => return self.apply_recharge(id, event, e),
             E::ProfileUpdated { .. }
             | E::PasswordChanged { .. }
             | E::CategoryChanged { .. }
@@ -706,6 +718,14 @@ fn operator_event_time(e: &OperatorEvent) -> DateTime<Utc> {
         }
         | E::CredentialIssued { issued_at: t, .. }
         | E::CredentialRotated { rotated_at: t, .. }
+        | E::RechargeOrdered { ordered_at: t, .. }
+        | E::RechargeSucceeded {
+            succeeded_at: t, ..
+        }
+        | E::RechargeFailed { failed_at: t, .. }
+        | E::RechargeClosed { closed_at: t, .. }
+        | E::RechargeQueryFailed { failed_at: t, .. }
+        | E::RechargeNeedsReview { flagged_at: t, .. }
         | E::SiteOpened { opened_at: t, .. }
         | E::SiteUpdated { updated_at: t, .. }
         | E::SiteClosed { closed_at: t, .. }

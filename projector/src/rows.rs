@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use ledger_core::ids::{
-    AnnouncementId, AppId, AppRequestId, AuthorizationToken, InvoiceId, OperatorId, RefundId,
-    SiteId, StaffId,
+    AnnouncementId, AppId, AppRequestId, AuthorizationToken, InvoiceId, OperatorId,
+    RechargeOrderId, RefundId, SiteId, StaffId,
 };
 use ledger_core::money::Money;
 use rust_decimal::Decimal;
@@ -164,6 +164,24 @@ pub(crate) struct RefundRow {
     pub reviewed_by: Option<String>,
     pub requested_at: DateTime<Utc>,
     pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+/// One online recharge order. `reason` is the latest problem the gateway reported (a failed
+/// query, the review flag, a failed payment); it stays as history once the order is decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct RechargeOrderRow {
+    pub id: RechargeOrderId,
+    pub operator_id: OperatorId,
+    pub out_trade_no: String,
+    pub channel: String,
+    pub amount: Money,
+    pub status: String,
+    pub transaction_id: Option<String>,
+    pub query_failures: i32,
+    pub reason: Option<String>,
+    pub ordered_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -563,6 +581,36 @@ pub(crate) async fn invoices(
                 requested_at: r.get("requested_at"),
                 issued_at: r.get("issued_at"),
                 reviewed_at: r.get("reviewed_at"),
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn recharge_orders(
+    client: &impl GenericClient,
+    ids: &[Uuid],
+) -> Result<Vec<RechargeOrderRow>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query("SELECT * FROM recharge_orders WHERE id = ANY($1)", &[&ids])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RechargeOrderRow {
+                id: RechargeOrderId(uuid(r, "id")),
+                operator_id: OperatorId(uuid(r, "operator_id")),
+                out_trade_no: r.get("out_trade_no"),
+                channel: r.get("channel"),
+                amount: money(r, "amount", "recharge_orders")?,
+                status: r.get("status"),
+                transaction_id: r.get("transaction_id"),
+                query_failures: r.get("query_failures"),
+                reason: r.get("reason"),
+                ordered_at: r.get("ordered_at"),
+                paid_at: r.get("paid_at"),
+                updated_at: r.get("updated_at"),
             })
         })
         .collect()

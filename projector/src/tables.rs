@@ -217,6 +217,25 @@ pub(crate) const INVOICES: Table = Table {
     ],
 };
 
+pub(crate) const RECHARGE_ORDERS: Table = Table {
+    name: "recharge_orders",
+    key: &["id"],
+    columns: &[
+        "id",
+        "operator_id",
+        "out_trade_no",
+        "channel",
+        "amount",
+        "status",
+        "transaction_id",
+        "query_failures",
+        "reason",
+        "ordered_at",
+        "paid_at",
+        "updated_at",
+    ],
+};
+
 pub(crate) const ANNOUNCEMENTS: Table = Table {
     name: "announcements",
     key: &["id"],
@@ -261,7 +280,7 @@ pub(crate) const CHECKPOINT: Table = Table {
 };
 
 /// Every table the projector fills, checkpoint first.
-pub(crate) const ALL: [Table; 16] = [
+pub(crate) const ALL: [Table; 17] = [
     CHECKPOINT,
     OPERATORS,
     CREDENTIALS,
@@ -275,6 +294,7 @@ pub(crate) const ALL: [Table; 16] = [
     APP_APPLICATIONS,
     REFUNDS,
     INVOICES,
+    RECHARGE_ORDERS,
     ANNOUNCEMENTS,
     MESSAGES,
     STAFF_ACTIONS,

@@ -296,11 +296,13 @@ async fn recompute_balances(
                          WHEN 'BalanceCredited' THEN (e.payload->'BalanceCredited'->>'amount')::numeric \
                          WHEN 'GameAuthorized' THEN -(e.payload->'GameAuthorized'->>'total_cost')::numeric \
                          WHEN 'RefundApproved' THEN -(e.payload->'RefundApproved'->>'amount')::numeric \
+                         WHEN 'RechargeSucceeded' THEN (e.payload->'RechargeSucceeded'->>'amount')::numeric \
                      END), 0) AS recomputed \
                      FROM {schema}.operators o \
                      LEFT JOIN public.events e ON e.aggregate_type = 'Operator' \
                           AND e.aggregate_id = o.id::text AND e.sequence <= o.last_sequence \
-                          AND e.event_type IN ('BalanceCredited', 'GameAuthorized', 'RefundApproved') \
+                          AND e.event_type IN ('BalanceCredited', 'GameAuthorized', 'RefundApproved', \
+                                               'RechargeSucceeded') \
                      GROUP BY o.id, o.balance \
                  ) b WHERE balance <> recomputed \
                  ORDER BY id"

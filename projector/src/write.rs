@@ -122,6 +122,11 @@ pub(crate) async fn changes(client: &impl GenericClient, state: &State) -> Resul
         ),
         execute(
             client,
+            upsert_sql(&tables::RECHARGE_ORDERS),
+            state.recharge_orders.changed()
+        ),
+        execute(
+            client,
             insert_sql(&tables::ANNOUNCEMENTS),
             state.announcements.iter().collect()
         ),

@@ -33,6 +33,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     get("/api/v1/operator/invoices/{invoice_id}/pdf", Needs(OwnRead)),
     get("/api/v1/operator/messages", Needs(OwnRead)),
     get("/api/v1/operator/messages/unread-count", Needs(OwnRead)),
+    get("/api/v1/operator/recharges", Needs(OwnRead)),
+    get("/api/v1/operator/recharges/{order_id}", Needs(OwnRead)),
     // Operators, for staff.
     get("/api/v1/admin/operators", Needs(OperatorsRead)),
     get(
@@ -83,6 +85,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Needs(InvoicesRead),
     ),
     get("/api/v1/finance/audit-log", Needs(AuditLogRead)),
+    get("/api/v1/finance/recharges", Needs(LedgerRead)),
     // The event store.
     get(
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events",

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ledger_core::ids::{
-    AnnouncementId, AppId, AppRequestId, AuthorizationToken, InvoiceId, OperatorId, RefundId,
-    SiteId, StaffId,
+    AnnouncementId, AppId, AppRequestId, AuthorizationToken, InvoiceId, OperatorId,
+    RechargeOrderId, RefundId, SiteId, StaffId,
 };
 use ledger_core::money::Money;
 use serde::{Serialize, Serializer};
@@ -304,6 +304,37 @@ pub struct InvoiceView {
 pub struct FinanceInvoiceView {
     #[serde(flatten)]
     pub invoice: InvoiceView,
+    pub operator: OperatorRef,
+}
+
+/// An online recharge order and what the gateway said about it.
+#[derive(Debug, Serialize)]
+pub struct RechargeOrderView {
+    pub id: RechargeOrderId,
+    pub operator_id: OperatorId,
+    /// Our order number at the gateway.
+    pub out_trade_no: String,
+    /// `wechat` or `alipay`.
+    pub channel: String,
+    pub amount: Money,
+    /// `pending`, `succeeded`, `failed`, `closed` or `needs_review`.
+    pub status: String,
+    /// The gateway's id of the payment, once paid.
+    pub transaction_id: Option<String>,
+    /// Gateway queries that failed in a row.
+    pub query_failures: i32,
+    /// The latest problem the gateway reported (failed query, review, failed payment).
+    pub reason: Option<String>,
+    pub ordered_at: Time,
+    pub paid_at: Option<Time>,
+    pub updated_at: Time,
+}
+
+/// A recharge order in finance's list.
+#[derive(Debug, Serialize)]
+pub struct FinanceRechargeView {
+    #[serde(flatten)]
+    pub order: RechargeOrderView,
     pub operator: OperatorRef,
 }
 

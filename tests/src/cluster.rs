@@ -30,7 +30,8 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+/// A port free on 127.0.0.1 now (e.g. to know the command API's address before it starts).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -135,6 +136,12 @@ impl Cluster {
             env.retain(|(k, _)| k != key);
             env.push(((*key).to_owned(), (*value).to_owned()));
         }
+        // An overridden address (a test that must know it in advance) is where the API is.
+        let addr = |name: &str| {
+            let (_, addr) = env.iter().find(|(k, _)| k == name).unwrap();
+            format!("http://{addr}")
+        };
+        let (command, query) = (addr("MR_COMMAND_HTTP_ADDR"), addr("MR_QUERY_HTTP_ADDR"));
         let services = vec![
             start("command-api", &env),
             start("projector", &env),
@@ -142,8 +149,8 @@ impl Cluster {
         ];
         let cluster = Cluster {
             db,
-            command: format!("http://127.0.0.1:{command_port}"),
-            query: format!("http://127.0.0.1:{query_port}"),
+            command,
+            query,
             http: reqwest::Client::new(),
             _services: services,
         };

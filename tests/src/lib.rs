@@ -5,10 +5,12 @@
 //! - [`db`]: a fresh, migrated PostgreSQL database per test (cloned from a template).
 //! - [`events`]: a raw appender of hash-chained events (no API involved).
 //! - [`headset`]: a headset-server client that signs requests like a real one.
+//! - [`gateway_sim`]: WeChat Pay / Alipay simulator (`src/bin/gateway_sim.rs` serves it).
 //! - `tests/`: system tests that start the real binaries.
 //! - `src/bin/loadgen.rs`: the authorize load generator and books check.
 
 pub mod cluster;
 pub mod db;
 pub mod events;
+pub mod gateway_sim;
 pub mod headset;

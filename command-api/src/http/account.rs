@@ -12,6 +12,7 @@ use ledger_core::staff_account::STAFF_NAME_MAX;
 use serde_json::json;
 
 use super::body::read_limited;
+use super::command::{Command, path_id};
 use super::fields::Fields;
 use super::{AppState, respond};
 use crate::accounts::AccountKind;
@@ -171,47 +172,29 @@ async fn refresh(req: HttpRequest, payload: Payload, state: web::Data<AppState>)
     respond(&ctx, result)
 }
 
-async fn logout(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn logout(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, _, state, _| {
         state.auth.logout(&caller).await?;
-        Ok(success(
-            StatusCode::OK,
-            &ctx.request_id,
-            &json!({ "logged_out": true }),
-        ))
-    }
-    .await;
-    respond(&ctx, result)
+        Ok(json!({ "logged_out": true }))
+    })
+    .await
 }
 
 /// Anyone's own password; the session that changed it stays, every other one ends.
-async fn change_password(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+async fn change_password(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
+        let mut f = body.fields().await?;
         let current = f.secret("current_password", 1, PASSWORD_MAX);
         let new = f.secret("new_password", 1, PASSWORD_MAX);
         check(&mut f, "new_password", &new, account_rules::valid_password);
         f.finish()?;
         state
             .ledger
-            .change_own_password(&caller.staff(), caller.session_id, &ctx, &current, &new)
+            .change_own_password(&caller.staff(), caller.session_id, ctx, &current, &new)
             .await?;
-        Ok(success(
-            StatusCode::OK,
-            &ctx.request_id,
-            &json!({ "password_changed": true }),
-        ))
-    }
-    .await;
-    respond(&ctx, result)
+        Ok(json!({ "password_changed": true }))
+    })
+    .await
 }
 
 fn staff_role(f: &mut Fields) -> Option<ActorRole> {
@@ -223,20 +206,9 @@ fn staff_role(f: &mut Fields) -> Option<ActorRole> {
     role
 }
 
-fn staff_id(raw: &str) -> Result<StaffId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::invalid_fields(&["staff_id"]))
-}
-
-async fn create_staff(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let actor = state.auth.caller(&req).await?.staff();
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+async fn create_staff(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
+        let mut f = body.fields().await?;
         let username = f.text("username", 1, LOGIN_USERNAME_MAX);
         let name = f.text("name", 1, STAFF_NAME_MAX);
         let role = staff_role(&mut f);
@@ -250,92 +222,56 @@ async fn create_staff(
             role: role.expect("checked"),
             password,
         };
-        let view = state.ledger.create_staff(&actor, &ctx, new).await?;
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+        state.ledger.create_staff(&caller.staff(), ctx, new).await
+    })
+    .await
 }
 
-async fn change_role(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let actor = state.auth.caller(&req).await?.staff();
-        let staff_id = staff_id(&path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+async fn change_role(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
+        let staff_id: StaffId = path_id("staff_id", &path)?;
+        let mut f = body.fields().await?;
         let role = staff_role(&mut f);
         f.finish()?;
-        let view = state
+        let role = role.expect("checked");
+        state
             .ledger
-            .change_staff_role(&actor, &ctx, staff_id, role.expect("checked"))
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .change_staff_role(&caller.staff(), ctx, staff_id, role)
+            .await
+    })
+    .await
 }
 
-async fn set_enabled(
-    req: HttpRequest,
-    path: Path<String>,
-    state: web::Data<AppState>,
-    enabled: bool,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let actor = state.auth.caller(&req).await?.staff();
-        let staff_id = staff_id(&path)?;
-        let view = state
+async fn set_enabled(cmd: Command, path: Path<String>, enabled: bool) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, _, state, ctx| {
+        let staff_id: StaffId = path_id("staff_id", &path)?;
+        state
             .ledger
-            .set_staff_enabled(&actor, &ctx, staff_id, enabled)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .set_staff_enabled(&caller.staff(), ctx, staff_id, enabled)
+            .await
+    })
+    .await
 }
 
-async fn disable_staff(
-    req: HttpRequest,
-    path: Path<String>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    set_enabled(req, path, state, false).await
+async fn disable_staff(cmd: Command, path: Path<String>) -> HttpResponse {
+    set_enabled(cmd, path, false).await
 }
 
-async fn enable_staff(
-    req: HttpRequest,
-    path: Path<String>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    set_enabled(req, path, state, true).await
+async fn enable_staff(cmd: Command, path: Path<String>) -> HttpResponse {
+    set_enabled(cmd, path, true).await
 }
 
-async fn reset_password(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let actor = state.auth.caller(&req).await?.staff();
-        let staff_id = staff_id(&path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+async fn reset_password(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
+        let staff_id: StaffId = path_id("staff_id", &path)?;
+        let mut f = body.fields().await?;
         let password = f.secret("password", 1, PASSWORD_MAX);
         check(&mut f, "password", &password, account_rules::valid_password);
         f.finish()?;
-        let view = state
+        state
             .ledger
-            .reset_staff_password(&actor, &ctx, staff_id, &password)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .reset_staff_password(&caller.staff(), ctx, staff_id, &password)
+            .await
+    })
+    .await
 }

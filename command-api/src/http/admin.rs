@@ -1,21 +1,18 @@
 //! HTTP edge of the staff commands (ADMIN-API.md): decode, call the ledger, encode.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Path, Payload};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{self, Path};
 use ledger_core::account_rules::{self, PASSWORD_MAX};
 use ledger_core::application::{APP_NAME_MAX, MAX_PLAYERS_CEILING};
 use ledger_core::ids::{AppId, OperatorId, SiteId};
 use ledger_core::operator::{Category, OperatorCommand, REASON_MAX};
 use serde_json::json;
 
-use super::body::read_limited;
+use super::command::{Command, path_id};
 use super::fields::Fields;
-use super::{AppState, respond};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::context::RequestContext;
 use crate::ledger::admin::{AppPatch, NewApp, NewOperator};
-use crate::wire::success;
 
 /// Longest description of an app (characters).
 const DESCRIPTION_MAX: usize = 2_000;
@@ -70,11 +67,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Parses path segments as ids; a malformed one is `INVALID_PARAMS` naming it.
-fn path_id<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::invalid_fields(&[name]))
-}
-
 fn players(f: &mut Fields, name: &str) -> Option<u32> {
     f.int_in(name, 1, i64::from(MAX_PLAYERS_CEILING))
         .map(|n| u32::try_from(n).expect("range-checked"))
@@ -84,15 +76,9 @@ fn opt_players(f: &mut Fields, name: &str) -> Option<u32> {
     if f.has(name) { players(f, name) } else { None }
 }
 
-async fn create_app(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+async fn create_app(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
+        let mut f = body.fields().await?;
         let name = f.text("name", 1, APP_NAME_MAX);
         let unit_price = f.money("unit_price");
         let min_players = players(&mut f, "min_players");
@@ -108,27 +94,15 @@ async fn create_app(
             min_players: min_players.expect("checked"),
             max_players: max_players.expect("checked"),
         };
-        Ok(success(
-            StatusCode::CREATED,
-            &ctx.request_id,
-            &state.ledger.create_app(&staff, &ctx, app).await?,
-        ))
-    }
-    .await;
-    respond(&ctx, result)
+        state.ledger.create_app(&caller.staff(), ctx, app).await
+    })
+    .await
 }
 
-async fn update_app(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn update_app(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let app_id: AppId = path_id("app_id", &path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let patch = AppPatch {
             name: if f.has("name") {
                 Some(f.text("name", 1, APP_NAME_MAX))
@@ -141,30 +115,20 @@ async fn update_app(
             max_players: opt_players(&mut f, "max_players"),
         };
         f.finish()?;
-        let app = state.ledger.update_app(&staff, &ctx, app_id, patch).await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &app))
-    }
-    .await;
-    respond(&ctx, result)
+        state
+            .ledger
+            .update_app(&caller.staff(), ctx, app_id, patch)
+            .await
+    })
+    .await
 }
 
-async fn retire_app(
-    req: HttpRequest,
-    path: Path<String>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn retire_app(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, _, state, ctx| {
         let app_id: AppId = path_id("app_id", &path)?;
-        Ok(success(
-            StatusCode::OK,
-            &ctx.request_id,
-            &state.ledger.retire_app(&staff, &ctx, app_id).await?,
-        ))
-    }
-    .await;
-    respond(&ctx, result)
+        state.ledger.retire_app(&caller.staff(), ctx, app_id).await
+    })
+    .await
 }
 
 /// Username rule: 3–20 of `[A-Za-z0-9_]`.
@@ -190,15 +154,9 @@ fn valid_email(e: &str) -> bool {
     }
 }
 
-async fn create_operator(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+async fn create_operator(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
+        let mut f = body.fields().await?;
         let username = f.text("username", 3, 20);
         let name = f.text("name", 1, 100);
         let phone = f.text("phone", 5, 21);
@@ -238,79 +196,55 @@ async fn create_operator(
             category: category.expect("checked"),
             password,
         };
-        let (operator, new, issued) = state.ledger.create_operator(&staff, &ctx, new).await?;
-        let data = json!({
+        let (operator, new, issued) = state
+            .ledger
+            .create_operator(&caller.staff(), ctx, new)
+            .await?;
+        Ok(json!({
             "operator": {
                 "id": operator.id, "username": operator.username, "name": operator.name,
                 "phone": new.phone, "email": new.email, "category": operator.category,
                 "status": operator.status, "balance": operator.balance,
             },
             "credentials": issued,
-        });
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &data))
-    }
-    .await;
-    respond(&ctx, result)
+        }))
+    })
+    .await
 }
 
-async fn rotate(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn rotate(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, true)?;
+        let mut f = body.fields_or_empty().await?;
         let overlap = f.opt_int_in("overlap_seconds", 0, 86_400).unwrap_or(0);
         f.finish()?;
-        let issued = state
+        state
             .ledger
-            .rotate_credentials(&staff, &ctx, operator_id, overlap)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &issued))
-    }
-    .await;
-    respond(&ctx, result)
+            .rotate_credentials(&caller.staff(), ctx, operator_id, overlap)
+            .await
+    })
+    .await
 }
 
-async fn open_site(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn open_site(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let (name, address) = (f.text("name", 1, 100), f.text("address", 1, 300));
         f.finish()?;
-        let site = state
+        state
             .ledger
-            .open_site(&staff, &ctx, operator_id, name, address)
-            .await?;
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &site))
-    }
-    .await;
-    respond(&ctx, result)
+            .open_site(&caller.staff(), ctx, operator_id, name, address)
+            .await
+    })
+    .await
 }
 
-async fn update_site(
-    req: HttpRequest,
-    path: Path<(String, String)>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn update_site(cmd: Command, path: Path<(String, String)>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let site_id: SiteId = path_id("site_id", &path.1)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let name = if f.has("name") {
             Some(f.text("name", 1, 100))
         } else {
@@ -322,110 +256,72 @@ async fn update_site(
             None
         };
         f.finish()?;
-        let site = state
+        state
             .ledger
-            .update_site(&staff, &ctx, operator_id, site_id, name, address)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &site))
-    }
-    .await;
-    respond(&ctx, result)
+            .update_site(&caller.staff(), ctx, operator_id, site_id, name, address)
+            .await
+    })
+    .await
 }
 
-async fn close_site(
-    req: HttpRequest,
-    path: Path<(String, String)>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn close_site(cmd: Command, path: Path<(String, String)>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, _, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let site_id: SiteId = path_id("site_id", &path.1)?;
-        let site = state
+        state
             .ledger
-            .close_site(&staff, &ctx, operator_id, site_id)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &site))
-    }
-    .await;
-    respond(&ctx, result)
+            .close_site(&caller.staff(), ctx, operator_id, site_id)
+            .await
+    })
+    .await
 }
 
-async fn grant(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn grant(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run_with_status(async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let app_id = f.id::<AppId>("app_id");
         if !f.has("expires_at") {
             f.mark_bad("expires_at");
         }
         let expires_at = f.nullable_time("expires_at");
         f.finish()?;
+        let app_id = app_id.expect("checked");
         let (view, created) = state
             .ledger
-            .grant_app(
-                &staff,
-                &ctx,
-                operator_id,
-                app_id.expect("checked"),
-                expires_at,
-            )
+            .grant_app(&caller.staff(), ctx, operator_id, app_id, expires_at)
             .await?;
         let status = if created {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         };
-        Ok(success(status, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+        Ok((status, view))
+    })
+    .await
 }
 
-async fn revoke(
-    req: HttpRequest,
-    path: Path<(String, String)>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn revoke(cmd: Command, path: Path<(String, String)>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, _, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let app_id: AppId = path_id("app_id", &path.1)?;
         state
             .ledger
-            .revoke_app(&staff, &ctx, operator_id, app_id)
+            .revoke_app(&caller.staff(), ctx, operator_id, app_id)
             .await?;
-        Ok(success(
-            StatusCode::OK,
-            &ctx.request_id,
-            &json!({ "operator_id": operator_id, "app_id": app_id, "revoked": true }),
-        ))
-    }
-    .await;
-    respond(&ctx, result)
+        Ok(json!({ "operator_id": operator_id, "app_id": app_id, "revoked": true }))
+    })
+    .await
 }
 
 async fn account_state(
-    req: HttpRequest,
+    cmd: Command,
     path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
     make: fn(Option<String>, chrono::DateTime<chrono::Utc>) -> Option<OperatorCommand>,
 ) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, true)?;
+        let mut f = body.fields_or_empty().await?;
         let reason = f.opt_text("reason", REASON_MAX);
         let command = make(reason, state.ledger.now());
         if command.is_none() {
@@ -433,23 +329,16 @@ async fn account_state(
         }
         f.finish()?;
         let command = command.ok_or_else(|| ApiError::new(ErrorCode::InvalidParams))?;
-        let view = state
+        state
             .ledger
-            .set_account_state(&staff, &ctx, operator_id, command)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .set_account_state(&caller.staff(), ctx, operator_id, command)
+            .await
+    })
+    .await
 }
 
-async fn lock(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    account_state(req, path, payload, state, |reason, now| {
+async fn lock(cmd: Command, path: Path<String>) -> HttpResponse {
+    account_state(cmd, path, |reason, now| {
         reason
             .filter(|r| !r.is_empty())
             .map(|reason| OperatorCommand::LockAccount { reason, now })
@@ -457,50 +346,32 @@ async fn lock(
     .await
 }
 
-async fn unlock(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    account_state(req, path, payload, state, |_, now| {
+async fn unlock(cmd: Command, path: Path<String>) -> HttpResponse {
+    account_state(cmd, path, |_, now| {
         Some(OperatorCommand::UnlockAccount { now })
     })
     .await
 }
 
-async fn deactivate(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    account_state(req, path, payload, state, |_, now| {
+async fn deactivate(cmd: Command, path: Path<String>) -> HttpResponse {
+    account_state(cmd, path, |_, now| {
         Some(OperatorCommand::DeactivateAccount { now })
     })
     .await
 }
 
-async fn credit(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let staff = state.auth.caller(&req).await?.staff();
+async fn credit(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let amount = f.money("amount");
         let reason = f.text("reason", 1, REASON_MAX);
         f.finish()?;
-        let view = state
+        let amount = amount.expect("checked");
+        state
             .ledger
-            .credit_balance(&staff, &ctx, operator_id, amount.expect("checked"), reason)
-            .await?;
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .credit_balance(&caller.staff(), ctx, operator_id, amount, reason)
+            .await
+    })
+    .await
 }

@@ -51,6 +51,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/api/v1/operator/messages/read-all",
         Needs(OwnWrite),
     ),
+    e("POST", "/api/v1/operator/recharges", Needs(OwnWrite)),
+    // Payment gateways: authenticated by their signatures, not by a login.
+    e("POST", "/api/v1/payments/wechat/notify", Public),
+    e("POST", "/api/v1/payments/alipay/notify", Public),
     // The catalog.
     e("POST", "/api/v1/admin/apps", Needs(CatalogWrite)),
     e("PATCH", "/api/v1/admin/apps/{app_id}", Needs(CatalogWrite)),

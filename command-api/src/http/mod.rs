@@ -7,19 +7,23 @@
 //! - [`auth`]: tokens bound to login sessions; each route checked against [`endpoints`].
 //! - [`fields`]: JSON body decoding that names every bad field.
 //! - [`body`]: the request body size limit.
+//! - [`command`]: the shape every authenticated command handler shares.
 //! - [`operator`]: the operator's own account (the operator comes from the token).
 //! - [`review`]: administrators' operator edits, application reviews, announcements.
 //! - [`finance`]: refund and invoice reviews.
+//! - [`payments`]: recharge orders and the gateways' notify endpoints.
 
 pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod command;
 pub mod endpoints;
 pub mod fields;
 pub mod finance;
 pub mod headset;
 pub mod operator;
+pub mod payments;
 pub mod review;
 
 use std::sync::Arc;
@@ -66,4 +70,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     operator::routes(cfg);
     review::routes(cfg);
     finance::routes(cfg);
+    payments::routes(cfg);
 }

@@ -1,21 +1,17 @@
 //! HTTP edge of the operator's own account. The operator is always the caller's: no path or
 //! body field can name another one.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Path, Payload};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{self, Path};
 use ledger_core::account_rules::{self, PASSWORD_MAX};
 use ledger_core::ids::{AppId, SiteId};
 use ledger_core::operator::{
     INVOICE_TITLE_MAX, InvoiceRequest, InvoiceType, MARK_READ_MAX, MAX_ROTATION_OVERLAP, REASON_MAX,
 };
 
-use super::body::read_limited;
-use super::fields::Fields;
-use super::review::{NAME_MAX, path_id, profile_change};
-use super::{AppState, respond};
-use crate::context::RequestContext;
-use crate::wire::success;
+use super::command::{Command, path_id};
+use super::review::{NAME_MAX, profile_change};
 
 /// Longest site address (characters), as the domain checks it.
 const ADDRESS_MAX: usize = 300;
@@ -51,59 +47,40 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn update_profile(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn update_profile(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let change = profile_change(&mut f);
         f.finish()?;
-        let view = state
+        state
             .ledger
-            .update_own_profile(operator_id, &ctx, change)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .update_own_profile(operator_id, ctx, change)
+            .await
+    })
+    .await
 }
 
-async fn open_site(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn open_site(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let name = f.text("name", 1, NAME_MAX);
         let address = f.text("address", 1, ADDRESS_MAX);
         f.finish()?;
-        let site = state
+        state
             .ledger
-            .open_own_site(operator_id, &ctx, name, address)
-            .await?;
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &site))
-    }
-    .await;
-    respond(&ctx, result)
+            .open_own_site(operator_id, ctx, name, address)
+            .await
+    })
+    .await
 }
 
-async fn update_site(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn update_site(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
         let site_id: SiteId = path_id("site_id", &path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let name = if f.has("name") {
             Some(f.text("name", 1, NAME_MAX))
         } else {
@@ -115,137 +92,83 @@ async fn update_site(
             None
         };
         f.finish()?;
-        let site = state
+        state
             .ledger
-            .update_own_site(operator_id, &ctx, site_id, name, address)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &site))
-    }
-    .await;
-    respond(&ctx, result)
+            .update_own_site(operator_id, ctx, site_id, name, address)
+            .await
+    })
+    .await
 }
 
-async fn close_site(
-    req: HttpRequest,
-    path: Path<String>,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn close_site(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, _, state, ctx| {
         let operator_id = caller.operator_id()?;
         let site_id: SiteId = path_id("site_id", &path)?;
-        let site = state
-            .ledger
-            .close_own_site(operator_id, &ctx, site_id)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &site))
-    }
-    .await;
-    respond(&ctx, result)
+        state.ledger.close_own_site(operator_id, ctx, site_id).await
+    })
+    .await
 }
 
-async fn apply_for_app(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn apply_for_app(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let app_id = f.id::<AppId>("app_id");
         let reason = f.text("reason", 1, REASON_MAX);
         f.finish()?;
-        let application = state
+        state
             .ledger
-            .apply_for_app(operator_id, &ctx, app_id.expect("checked"), reason)
-            .await?;
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &application))
-    }
-    .await;
-    respond(&ctx, result)
+            .apply_for_app(operator_id, ctx, app_id.expect("checked"), reason)
+            .await
+    })
+    .await
 }
 
-async fn rotate_credentials(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn rotate_credentials(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, true)?;
+        let mut f = body.fields_or_empty().await?;
         let overlap = f
             .opt_int_in("overlap_seconds", 0, MAX_ROTATION_OVERLAP.num_seconds())
             .unwrap_or(0);
         f.finish()?;
-        let issued = state
+        state
             .ledger
-            .rotate_own_credentials(operator_id, &ctx, overlap)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &issued))
-    }
-    .await;
-    respond(&ctx, result)
+            .rotate_own_credentials(operator_id, ctx, overlap)
+            .await
+    })
+    .await
 }
 
-async fn deactivate(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn deactivate(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let password = f.secret("password", 1, PASSWORD_MAX);
         f.finish()?;
-        let view = state
+        state
             .ledger
-            .deactivate_own_account(operator_id, &ctx, &password)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .deactivate_own_account(operator_id, ctx, &password)
+            .await
+    })
+    .await
 }
 
-async fn request_refund(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn request_refund(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let reason = f.text("reason", 1, REASON_MAX);
         f.finish()?;
-        let refund = state
-            .ledger
-            .request_refund(operator_id, &ctx, reason)
-            .await?;
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &refund))
-    }
-    .await;
-    respond(&ctx, result)
+        state.ledger.request_refund(operator_id, ctx, reason).await
+    })
+    .await
 }
 
-async fn request_invoice(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn request_invoice(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let invoice_type = f.text("invoice_type", 1, 16);
         let invoice_type = InvoiceType::parse(&invoice_type);
         if invoice_type.is_none() {
@@ -267,22 +190,18 @@ async fn request_invoice(
             tax_number,
             amount: amount.expect("checked"),
         };
-        let invoice = state
+        state
             .ledger
-            .request_invoice(operator_id, &ctx, request)
-            .await?;
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &invoice))
-    }
-    .await;
-    respond(&ctx, result)
+            .request_invoice(operator_id, ctx, request)
+            .await
+    })
+    .await
 }
 
-async fn mark_read(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn mark_read(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let ids = f.int_list("message_ids", MARK_READ_MAX);
         if ids
             .as_ref()
@@ -291,32 +210,23 @@ async fn mark_read(req: HttpRequest, payload: Payload, state: web::Data<AppState
             f.mark_bad("message_ids");
         }
         f.finish()?;
-        let marked = state
+        let ids = ids.expect("checked");
+        state
             .ledger
-            .mark_messages_read(operator_id, &ctx, Some(ids.expect("checked")))
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &marked))
-    }
-    .await;
-    respond(&ctx, result)
+            .mark_messages_read(operator_id, ctx, Some(ids))
+            .await
+    })
+    .await
 }
 
-async fn mark_all_read(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn mark_all_read(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id = caller.operator_id()?;
-        Fields::parse(&read_limited(&req, payload).await?, true)?.finish()?;
-        let marked = state
+        body.nothing().await?;
+        state
             .ledger
-            .mark_messages_read(operator_id, &ctx, None)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &marked))
-    }
-    .await;
-    respond(&ctx, result)
+            .mark_messages_read(operator_id, ctx, None)
+            .await
+    })
+    .await
 }

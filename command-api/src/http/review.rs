@@ -1,21 +1,19 @@
 //! HTTP edge of the administrators' operator work: edit an operator (profile, category,
 //! low-balance threshold), review app applications, publish announcements.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{self, Path, Payload};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{self, Path};
 use ledger_core::account_rules;
 use ledger_core::announcement::{BODY_MAX, TITLE_MAX};
 use ledger_core::ids::{AppRequestId, OperatorId};
 use ledger_core::operator::{Category, ProfileChange, REASON_MAX};
 
-use super::body::read_limited;
+use super::command::Command;
+// Re-exported where it used to live, so handlers written against that path keep compiling.
+pub(super) use super::command::path_id;
 use super::fields::Fields;
-use super::{AppState, respond};
-use crate::api_error::ApiError;
-use crate::context::RequestContext;
 use crate::ledger::workflows::OperatorPatch;
-use crate::wire::success;
 
 /// Longest operator name (characters), as the domain checks it.
 pub const NAME_MAX: usize = 100;
@@ -40,11 +38,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/api/v1/admin/announcements",
         web::post().to(publish_announcement),
     );
-}
-
-/// Parses a path segment as an id; a malformed one is `INVALID_PARAMS` naming it.
-pub(super) fn path_id<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::invalid_fields(&[name]))
 }
 
 /// The optional profile fields of a body, each checked by the account rules.
@@ -90,17 +83,10 @@ fn category(f: &mut Fields) -> Option<Category> {
     category
 }
 
-async fn update_operator(
-    req: HttpRequest,
-    path: Path<String>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn update_operator(cmd: Command, path: Path<String>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let profile = profile_change(&mut f);
         let category = category(&mut f);
         let low_balance_threshold = f.opt_money("low_balance_threshold");
@@ -110,28 +96,19 @@ async fn update_operator(
             category,
             low_balance_threshold,
         };
-        let view = state
+        state
             .ledger
-            .update_operator(&caller.staff(), &ctx, operator_id, patch)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .update_operator(&caller.staff(), ctx, operator_id, patch)
+            .await
+    })
+    .await
 }
 
-async fn approve_application(
-    req: HttpRequest,
-    path: Path<(String, String)>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn approve_application(cmd: Command, path: Path<(String, String)>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let application_id: AppRequestId = path_id("application_id", &path.1)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, true)?;
+        let mut f = body.fields_or_empty().await?;
         // Absent or null: a permanent grant.
         let expires_at = if f.has("expires_at") {
             f.nullable_time("expires_at")
@@ -139,63 +116,44 @@ async fn approve_application(
             None
         };
         f.finish()?;
-        let reviewed = state
+        state
             .ledger
             .approve_application(
                 &caller.staff(),
-                &ctx,
+                ctx,
                 operator_id,
                 application_id,
                 expires_at,
             )
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &reviewed))
-    }
-    .await;
-    respond(&ctx, result)
+            .await
+    })
+    .await
 }
 
-async fn reject_application(
-    req: HttpRequest,
-    path: Path<(String, String)>,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
+async fn reject_application(cmd: Command, path: Path<(String, String)>) -> HttpResponse {
+    cmd.run(StatusCode::OK, async |caller, body, state, ctx| {
         let operator_id: OperatorId = path_id("operator_id", &path.0)?;
         let application_id: AppRequestId = path_id("application_id", &path.1)?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+        let mut f = body.fields().await?;
         let reason = reason(&mut f);
         f.finish()?;
-        let reviewed = state
+        state
             .ledger
-            .reject_application(&caller.staff(), &ctx, operator_id, application_id, reason)
-            .await?;
-        Ok(success(StatusCode::OK, &ctx.request_id, &reviewed))
-    }
-    .await;
-    respond(&ctx, result)
+            .reject_application(&caller.staff(), ctx, operator_id, application_id, reason)
+            .await
+    })
+    .await
 }
 
-async fn publish_announcement(
-    req: HttpRequest,
-    payload: Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let ctx = RequestContext::of(&req);
-    let result = async {
-        let caller = state.auth.caller(&req).await?;
-        let mut f = Fields::parse(&read_limited(&req, payload).await?, false)?;
+async fn publish_announcement(cmd: Command) -> HttpResponse {
+    cmd.run(StatusCode::CREATED, async |caller, body, state, ctx| {
+        let mut f = body.fields().await?;
         let (title, body) = (f.text("title", 1, TITLE_MAX), f.text("body", 1, BODY_MAX));
         f.finish()?;
-        let view = state
+        state
             .ledger
-            .publish_announcement(&caller.staff(), &ctx, title, body)
-            .await?;
-        Ok(success(StatusCode::CREATED, &ctx.request_id, &view))
-    }
-    .await;
-    respond(&ctx, result)
+            .publish_announcement(&caller.staff(), ctx, title, body)
+            .await
+    })
+    .await
 }

@@ -2,5 +2,7 @@
 //!
 //! Layout:
 //! - [`reminders`]: grant-expiry reminders to operators.
+//! - [`recharge_poller`]: queries the gateways about recharge orders without a result.
 
+pub mod recharge_poller;
 pub mod reminders;

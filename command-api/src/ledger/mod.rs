@@ -12,12 +12,14 @@
 //! - [`workflows`]: the operator's own account, app applications, refunds, invoices,
 //!   messages and grant reminders, and their staff reviews.
 //! - [`announcements`]: notices to every operator.
+//! - [`recharges`]: online recharge orders and the gateways' results.
 
 pub mod admin;
 pub mod announcements;
 pub mod authorize;
 pub mod committer;
 pub mod headset;
+pub mod recharges;
 pub mod staff;
 pub mod workflows;
 
@@ -116,6 +118,11 @@ pub enum SideWrite {
         hash: accounts::password::PasswordHash,
         keep: Option<uuid::Uuid>,
     },
+    /// A recharge order's `out_trade_no` → order and operator, with `RechargeOrdered`.
+    PaymentOrder(recharges::PaymentOrder),
+    /// A gateway payment applied, with `RechargeSucceeded`: a second one for the same
+    /// transaction (or order) is a unique violation, so a payment is credited once.
+    PaymentTransaction(recharges::AppliedPayment),
     Many(Vec<SideWrite>),
 }
 
@@ -145,6 +152,8 @@ impl SideWrite {
                 Ok(())
             }
             SideWrite::Account(new) => accounts::store::insert(client, new).await,
+            SideWrite::PaymentOrder(order) => order.insert(client).await,
+            SideWrite::PaymentTransaction(applied) => applied.insert(client).await,
             SideWrite::DisableLogin(account) => {
                 accounts::store::set_active(client, *account, false).await?;
                 accounts::sessions::revoke_all(
@@ -266,6 +275,9 @@ pub struct Ledger {
     notifier: Notifier,
     clock: Clock,
     pub policy: Policy,
+    /// The payment gateways of recharges (none enabled unless configured).
+    pub payments: Arc<crate::payments::Gateways>,
+    pub recharge_policy: recharges::RechargePolicy,
 }
 
 impl Ledger {
@@ -294,7 +306,20 @@ impl Ledger {
             notifier,
             clock,
             policy,
+            payments: Arc::new(crate::payments::Gateways::disabled()),
+            recharge_policy: recharges::RechargePolicy::default(),
         }
+    }
+
+    /// The same ledger with these payment gateways.
+    pub fn with_payments(mut self, payments: Arc<crate::payments::Gateways>) -> Ledger {
+        self.payments = payments;
+        self
+    }
+
+    pub fn with_recharge_policy(mut self, policy: recharges::RechargePolicy) -> Ledger {
+        self.recharge_policy = policy;
+        self
     }
 
     /// Now, to the millisecond: what is stored and what is answered agree exactly.

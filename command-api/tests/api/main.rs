@@ -11,5 +11,6 @@ mod headset_scenarios;
 mod invoices;
 mod members;
 mod operator_self;
+mod recharges;
 mod refunds;
 mod reminders;

@@ -14,12 +14,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::application::AppStatus;
 use crate::ids::{
-    AppId, AppRequestId, AuthorizationToken, CreditId, InvoiceId, KeyId, OperatorId, RefundId,
-    SessionId, SiteId,
+    AppId, AppRequestId, AuthorizationToken, CreditId, InvoiceId, KeyId, OperatorId,
+    RechargeOrderId, RefundId, SessionId, SiteId,
 };
 use crate::money::{Money, MoneyError};
 
+mod recharges;
 mod workflows;
+
+pub use recharges::{
+    GatewayPayment, OpenRecharge, PaymentChannel, RECHARGE_MAX_FEN, RECHARGE_MIN_FEN,
+};
 
 pub use workflows::{
     INVOICE_TITLE_MAX, InvoiceRequest, InvoiceType, IssuedBy, MARK_READ_MAX, ProfileChange,
@@ -223,6 +228,36 @@ pub enum OperatorCommand {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     },
+    CreateRechargeOrder {
+        order_id: RechargeOrderId,
+        /// Our order number at the gateway (`out_trade_no`).
+        out_trade_no: String,
+        channel: PaymentChannel,
+        amount: Money,
+        now: DateTime<Utc>,
+    },
+    /// A verified gateway result says the order is paid.
+    ConfirmRecharge {
+        order_id: RechargeOrderId,
+        payment: GatewayPayment,
+        now: DateTime<Utc>,
+    },
+    FailRecharge {
+        order_id: RechargeOrderId,
+        reason: String,
+        now: DateTime<Utc>,
+    },
+    CloseRecharge {
+        order_id: RechargeOrderId,
+        now: DateTime<Utc>,
+    },
+    RecordRechargeQueryFailure {
+        order_id: RechargeOrderId,
+        reason: String,
+        /// Failures in a row after which the order needs a person (configuration).
+        max_failures: u32,
+        now: DateTime<Utc>,
+    },
     RotateCredentials {
         key_id: KeyId,
         fingerprint: String,
@@ -390,6 +425,42 @@ pub enum OperatorEvent {
         expires_at: DateTime<Utc>,
         reminded_at: DateTime<Utc>,
     },
+    RechargeOrdered {
+        order_id: RechargeOrderId,
+        out_trade_no: String,
+        channel: PaymentChannel,
+        amount: Money,
+        ordered_at: DateTime<Utc>,
+    },
+    RechargeSucceeded {
+        order_id: RechargeOrderId,
+        channel: PaymentChannel,
+        transaction_id: String,
+        amount: Money,
+        balance_after: Money,
+        paid_at: DateTime<Utc>,
+        succeeded_at: DateTime<Utc>,
+    },
+    RechargeFailed {
+        order_id: RechargeOrderId,
+        reason: String,
+        failed_at: DateTime<Utc>,
+    },
+    RechargeClosed {
+        order_id: RechargeOrderId,
+        closed_at: DateTime<Utc>,
+    },
+    RechargeQueryFailed {
+        order_id: RechargeOrderId,
+        attempts: u32,
+        reason: String,
+        failed_at: DateTime<Utc>,
+    },
+    RechargeNeedsReview {
+        order_id: RechargeOrderId,
+        reason: String,
+        flagged_at: DateTime<Utc>,
+    },
     CredentialRotated {
         key_id: KeyId,
         fingerprint: String,
@@ -479,6 +550,12 @@ impl DomainEvent for OperatorEvent {
             OperatorEvent::AllMessagesRead { .. } => "AllMessagesRead",
             OperatorEvent::GrantExpiryReminded { .. } => "GrantExpiryReminded",
             OperatorEvent::CredentialRotated { .. } => "CredentialRotated",
+            OperatorEvent::RechargeOrdered { .. } => "RechargeOrdered",
+            OperatorEvent::RechargeSucceeded { .. } => "RechargeSucceeded",
+            OperatorEvent::RechargeFailed { .. } => "RechargeFailed",
+            OperatorEvent::RechargeClosed { .. } => "RechargeClosed",
+            OperatorEvent::RechargeQueryFailed { .. } => "RechargeQueryFailed",
+            OperatorEvent::RechargeNeedsReview { .. } => "RechargeNeedsReview",
             OperatorEvent::SiteOpened { .. } => "SiteOpened",
             OperatorEvent::SiteUpdated { .. } => "SiteUpdated",
             OperatorEvent::SiteClosed { .. } => "SiteClosed",
@@ -517,6 +594,11 @@ impl OperatorEvent {
                 balance_after,
                 ..
             } => Some((MoneyDirection::Out, *amount, *balance_after)),
+            OperatorEvent::RechargeSucceeded {
+                amount,
+                balance_after,
+                ..
+            } => Some((MoneyDirection::In, *amount, *balance_after)),
             _ => None,
         }
     }
@@ -595,6 +677,10 @@ pub enum OperatorError {
     InvoiceNotFound,
     #[error("no reminder is due for this grant")]
     ReminderNotDue,
+    #[error("the recharge order is not open (unknown, paid, failed or closed)")]
+    RechargeOrderNotOpen,
+    #[error("the paid amount differs from the order")]
+    RechargeAmountMismatch { expected: Money, paid: Money },
 }
 
 /// Current state of one operator.
@@ -624,6 +710,8 @@ pub struct Operator {
     pub open_refund: Option<RefundId>,
     /// Applications waiting for review; decided ones leave the state (the stream keeps them).
     pub pending_applications: BTreeMap<AppRequestId, AppId>,
+    /// Recharge orders waiting for the gateway or for review.
+    pub open_recharges: BTreeMap<RechargeOrderId, OpenRecharge>,
 }
 
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), OperatorError> {
@@ -797,6 +885,30 @@ impl Operator {
                 self.require_registered()?;
                 Ok(vec![E::AllMessagesRead { read_at: now }])
             }
+            C::CreateRechargeOrder {
+                order_id,
+                out_trade_no,
+                channel,
+                amount,
+                now,
+            } => self.decide_recharge_order(order_id, out_trade_no, channel, amount, now),
+            C::ConfirmRecharge {
+                order_id,
+                payment,
+                now,
+            } => self.decide_recharge_paid(order_id, payment, now),
+            C::FailRecharge {
+                order_id,
+                reason,
+                now,
+            } => self.decide_recharge_failed(order_id, reason, now),
+            C::CloseRecharge { order_id, now } => self.decide_recharge_closed(order_id, now),
+            C::RecordRechargeQueryFailure {
+                order_id,
+                reason,
+                max_failures,
+                now,
+            } => self.decide_recharge_query_failed(order_id, reason, max_failures, now),
             C::RemindGrantExpiry {
                 app_id,
                 app_name,
@@ -1196,6 +1308,12 @@ impl Aggregate for Operator {
             E::OperatorDeactivated { deactivated_at } => {
                 self.status = AccountStatus::Deactivated { deactivated_at };
             }
+            e @ (E::RechargeOrdered { .. }
+            | E::RechargeSucceeded { .. }
+            | E::RechargeFailed { .. }
+            | E::RechargeClosed { .. }
+            | E::RechargeQueryFailed { .. }
+            | E::RechargeNeedsReview { .. }) => self.apply_recharge(e),
             other => self.apply_workflow(other),
         }
     }

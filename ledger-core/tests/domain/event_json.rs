@@ -10,7 +10,9 @@ use ledger_core::announcement::AnnouncementEvent;
 use ledger_core::application::AppEvent;
 use ledger_core::headset_server::HeadsetServerEvent;
 use ledger_core::metadata::ActorRole;
-use ledger_core::operator::{Category, InvoiceType, OperatorEvent as E, RetiredKey};
+use ledger_core::operator::{
+    Category, InvoiceType, OperatorEvent as E, PaymentChannel, RetiredKey,
+};
 use ledger_core::staff_account::StaffEvent;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -205,7 +207,104 @@ fn operator_events() -> Vec<(E, &'static str, Value)> {
         ),
     ];
     cases.extend(workflow_events());
+    cases.extend(recharge_events());
     cases
+}
+
+/// The events of an online recharge order's life.
+fn recharge_events() -> Vec<(E, &'static str, Value)> {
+    vec![
+        (
+            E::RechargeOrdered {
+                order_id: recharge_id(RECHARGE),
+                out_trade_no: "MR20261121120000000001".into(),
+                channel: PaymentChannel::Wechat,
+                amount: yuan("100"),
+                ordered_at: later(200),
+            },
+            "RechargeOrdered",
+            json!({"RechargeOrdered": {
+                "order_id": RECHARGE,
+                "out_trade_no": "MR20261121120000000001",
+                "channel": "wechat",
+                "amount": "100.00",
+                "ordered_at": "2026-11-21T12:03:20Z"
+            }}),
+        ),
+        (
+            E::RechargeSucceeded {
+                order_id: recharge_id(RECHARGE),
+                channel: PaymentChannel::Alipay,
+                transaction_id: "2026112122001400000000000001".into(),
+                amount: yuan("100"),
+                balance_after: yuan("150.5"),
+                paid_at: later(210),
+                succeeded_at: later(211),
+            },
+            "RechargeSucceeded",
+            json!({"RechargeSucceeded": {
+                "order_id": RECHARGE,
+                "channel": "alipay",
+                "transaction_id": "2026112122001400000000000001",
+                "amount": "100.00",
+                "balance_after": "150.50",
+                "paid_at": "2026-11-21T12:03:30Z",
+                "succeeded_at": "2026-11-21T12:03:31Z"
+            }}),
+        ),
+        (
+            E::RechargeFailed {
+                order_id: recharge_id(RECHARGE),
+                reason: "PAYERROR".into(),
+                failed_at: later(220),
+            },
+            "RechargeFailed",
+            json!({"RechargeFailed": {
+                "order_id": RECHARGE,
+                "reason": "PAYERROR",
+                "failed_at": "2026-11-21T12:03:40Z"
+            }}),
+        ),
+        (
+            E::RechargeClosed {
+                order_id: recharge_id(RECHARGE),
+                closed_at: later(230),
+            },
+            "RechargeClosed",
+            json!({"RechargeClosed": {
+                "order_id": RECHARGE,
+                "closed_at": "2026-11-21T12:03:50Z"
+            }}),
+        ),
+        (
+            E::RechargeQueryFailed {
+                order_id: recharge_id(RECHARGE),
+                attempts: 2,
+                reason: "gateway timeout".into(),
+                failed_at: later(240),
+            },
+            "RechargeQueryFailed",
+            json!({"RechargeQueryFailed": {
+                "order_id": RECHARGE,
+                "attempts": 2,
+                "reason": "gateway timeout",
+                "failed_at": "2026-11-21T12:04:00Z"
+            }}),
+        ),
+        (
+            E::RechargeNeedsReview {
+                order_id: recharge_id(RECHARGE),
+                reason: "gateway timeout".into(),
+                flagged_at: later(250),
+            },
+            "RechargeNeedsReview",
+            json!({"RechargeNeedsReview": {
+                "order_id": RECHARGE,
+                "reason": "gateway timeout",
+                "flagged_at": "2026-11-21T12:04:10Z"
+            }}),
+        ),
+    ]
 }
 
 /// The events of the workflows around the money stream (profile, applications, refunds,
@@ -634,6 +733,12 @@ fn operator_variant_index(event: &E) -> usize {
         E::MessagesRead { .. } => 27,
         E::AllMessagesRead { .. } => 28,
         E::GrantExpiryReminded { .. } => 29,
+        E::RechargeOrdered { .. } => 30,
+        E::RechargeSucceeded { .. } => 31,
+        E::RechargeFailed { .. } => 32,
+        E::RechargeClosed { .. } => 33,
+        E::RechargeQueryFailed { .. } => 34,
+        E::RechargeNeedsReview { .. } => 35,
     }
 }
 
@@ -688,7 +793,7 @@ fn assert_covers_every_variant<T>(
 #[test]
 fn every_operator_event_variant_has_pinned_json_that_reads_back() {
     let cases = operator_events();
-    assert_covers_every_variant(&cases, 30, operator_variant_index);
+    assert_covers_every_variant(&cases, 36, operator_variant_index);
     for (event, _, expected) in cases {
         pin(&event, expected);
     }

@@ -6,7 +6,7 @@ use cqrs_es::test::{AggregateTestExecutor, TestFramework};
 use ledger_core::application::{AppStatus, Application};
 use ledger_core::ids::{
     AnnouncementId, AppId, AppRequestId, AuthorizationToken, CreditId, InvoiceId, KeyId,
-    OperatorId, RefundId, SessionId, SiteId, StaffId,
+    OperatorId, RechargeOrderId, RefundId, SessionId, SiteId, StaffId,
 };
 use ledger_core::money::Money;
 use ledger_core::operator::{AppTerms, Category, Operator, OperatorCommand, OperatorEvent};
@@ -30,6 +30,8 @@ pub const INVOICE: &str = "0190f5a4-7b1c-7d3e-8f00-000000001001";
 pub const OTHER_INVOICE: &str = "0190f5a4-7b1c-7d3e-8f00-000000001002";
 pub const STAFF: &str = "0190f5a4-7b1c-7d3e-8f00-000000002001";
 pub const ANNOUNCEMENT: &str = "0190f5a4-7b1c-7d3e-8f00-000000003001";
+pub const RECHARGE: &str = "0190f5a4-7b1c-7d3e-8f00-000000004001";
+pub const OTHER_RECHARGE: &str = "0190f5a4-7b1c-7d3e-8f00-000000004002";
 
 /// 2026-11-21T12:00:00Z, the moment every scenario starts.
 pub fn t0() -> DateTime<Utc> {
@@ -92,6 +94,10 @@ pub fn invoice_id(id: &str) -> InvoiceId {
 
 pub fn staff_id() -> StaffId {
     STAFF.parse().unwrap()
+}
+
+pub fn recharge_id(id: &str) -> RechargeOrderId {
+    id.parse().unwrap()
 }
 
 pub fn announcement_id() -> AnnouncementId {

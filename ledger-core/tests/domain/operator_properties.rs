@@ -7,7 +7,8 @@
 //! balance at its approval (never more, invariant 7), invoices never take more than was
 //! received less what was refunded when they were requested, and replaying the events (also
 //! through their stored JSON) rebuilds exactly the same state. `Aggregate::handle` must produce
-//! the same events and state as `Operator::decide`.
+//! the same events and state as `Operator::decide`. Recharges confirmed by a gateway are money
+//! in like staff credits, and an order is credited at most once.
 
 use std::collections::BTreeMap;
 
@@ -16,12 +17,14 @@ use cqrs_es::event_sink::EventSink;
 use ledger_core::Aggregate;
 use ledger_core::application::AppStatus;
 use ledger_core::ids::{
-    AppId, AuthorizationToken, CreditId, InvoiceId, KeyId, RefundId, SessionId, SiteId,
+    AppId, AuthorizationToken, CreditId, InvoiceId, KeyId, RechargeOrderId, RefundId, SessionId,
+    SiteId,
 };
 use ledger_core::money::Money;
 use ledger_core::operator::{
-    AppTerms, InvoiceRequest, InvoiceType, IssuedBy, MAX_ROTATION_OVERLAP, Operator,
-    OperatorCommand as C, OperatorError, OperatorEvent as E, RetiredKey,
+    AppTerms, GatewayPayment, InvoiceRequest, InvoiceType, IssuedBy, MAX_ROTATION_OVERLAP,
+    Operator, OperatorCommand as C, OperatorError, OperatorEvent as E, PaymentChannel,
+    RECHARGE_MAX_FEN, RECHARGE_MIN_FEN, RetiredKey,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -88,7 +91,38 @@ enum Step {
     RejectInvoice {
         pick: Option<usize>,
     },
+    OrderRecharge {
+        fen: i64,
+        alipay: bool,
+    },
+    /// `paid_delta_fen`: what the gateway reports paid, less the order's amount.
+    ConfirmRecharge {
+        target: RechargeTarget,
+        paid_delta_fen: i64,
+    },
+    FailRecharge {
+        target: RechargeTarget,
+    },
+    CloseRecharge {
+        target: RechargeTarget,
+    },
+    RechargeQueryFailed {
+        target: RechargeTarget,
+    },
 }
+
+/// Which recharge order a gateway result names.
+#[derive(Debug, Clone)]
+enum RechargeTarget {
+    /// One of the open orders (if any; else an id never used).
+    Open(usize),
+    /// One of the decided orders (paid, failed or closed), as a late or replayed result.
+    Decided(usize),
+    Unknown,
+}
+
+/// Failed gateway queries in a row that flag an order for review.
+const RECHARGE_MAX_QUERY_FAILURES: u32 = 3;
 
 /// How much an invoice request asks for.
 #[derive(Debug, Clone)]
@@ -146,6 +180,24 @@ fn step() -> impl Strategy<Value = Step> {
         .prop_map(|amount| Step::RequestInvoice { amount }),
         8 => proptest::option::weighted(0.9, 0usize..4).prop_map(|pick| Step::IssueInvoice { pick }),
         5 => proptest::option::weighted(0.9, 0usize..4).prop_map(|pick| Step::RejectInvoice { pick }),
+        15 => (
+            prop_oneof![10 => RECHARGE_MIN_FEN..=RECHARGE_MAX_FEN, 1 => Just(RECHARGE_MIN_FEN - 1), 1 => Just(RECHARGE_MAX_FEN + 1), 1 => Just(0i64)],
+            any::<bool>(),
+        )
+            .prop_map(|(fen, alipay)| Step::OrderRecharge { fen, alipay }),
+        15 => (recharge_target(), prop_oneof![8 => Just(0i64), 1 => -100i64..=100])
+            .prop_map(|(target, paid_delta_fen)| Step::ConfirmRecharge { target, paid_delta_fen }),
+        4 => recharge_target().prop_map(|target| Step::FailRecharge { target }),
+        4 => recharge_target().prop_map(|target| Step::CloseRecharge { target }),
+        6 => recharge_target().prop_map(|target| Step::RechargeQueryFailed { target }),
+    ]
+}
+
+fn recharge_target() -> impl Strategy<Value = RechargeTarget> {
+    prop_oneof![
+        8 => (0usize..4).prop_map(RechargeTarget::Open),
+        2 => (0usize..4).prop_map(RechargeTarget::Decided),
+        1 => Just(RechargeTarget::Unknown),
     ]
 }
 
@@ -211,6 +263,18 @@ struct Model {
     /// Invoice requests waiting for review, with their amounts.
     pending_invoices: BTreeMap<InvoiceId, i64>,
     open_refund: Option<RefundId>,
+    /// Open recharge orders: amount in fen, channel, failed queries in a row, flagged.
+    open_recharges: BTreeMap<RechargeOrderId, ModelRecharge>,
+    /// Orders paid, failed or closed.
+    decided_recharges: Vec<RechargeOrderId>,
+}
+
+#[derive(Debug, Clone)]
+struct ModelRecharge {
+    fen: i64,
+    channel: PaymentChannel,
+    query_failures: u32,
+    needs_review: bool,
 }
 
 impl Model {
@@ -226,6 +290,24 @@ impl Model {
             invoiced_fen: 0,
             pending_invoices: BTreeMap::new(),
             open_refund: None,
+            open_recharges: BTreeMap::new(),
+            decided_recharges: vec![],
+        }
+    }
+
+    /// The recharge order `target` names; an id never used when there is none of that kind.
+    fn recharge_to_decide(&self, target: &RechargeTarget, n: u32) -> RechargeOrderId {
+        let unknown = RechargeOrderId(fixed_id(10, n as usize));
+        match target {
+            RechargeTarget::Open(i) if !self.open_recharges.is_empty() => *self
+                .open_recharges
+                .keys()
+                .nth(i % self.open_recharges.len())
+                .unwrap(),
+            RechargeTarget::Decided(i) if !self.decided_recharges.is_empty() => {
+                self.decided_recharges[i % self.decided_recharges.len()]
+            }
+            _ => unknown,
         }
     }
 
@@ -720,6 +802,136 @@ impl Harness {
                 };
                 (cmd, outcome)
             }
+            Step::OrderRecharge { fen, alipay } => {
+                let order_id = RechargeOrderId(fixed_id(9, n as usize));
+                let channel = if alipay {
+                    PaymentChannel::Alipay
+                } else {
+                    PaymentChannel::Wechat
+                };
+                let out_trade_no = format!("MR{n:020}");
+                let cmd = C::CreateRechargeOrder {
+                    order_id,
+                    out_trade_no: out_trade_no.clone(),
+                    channel,
+                    amount: money(fen),
+                    now,
+                };
+                let outcome = if let Some(e) = m.staff_change_refused() {
+                    Err(e)
+                } else if !(RECHARGE_MIN_FEN..=RECHARGE_MAX_FEN).contains(&fen) {
+                    Err(OperatorError::InvalidField {
+                        field: "amount",
+                        reason: "1.00 to 50000.00".into(),
+                    })
+                } else {
+                    Ok(vec![E::RechargeOrdered {
+                        order_id,
+                        out_trade_no,
+                        channel,
+                        amount: money(fen),
+                        ordered_at: now,
+                    }])
+                };
+                (cmd, outcome)
+            }
+            Step::ConfirmRecharge {
+                target,
+                paid_delta_fen,
+            } => {
+                let order_id = m.recharge_to_decide(&target, n);
+                let order = m.open_recharges.get(&order_id);
+                let paid_fen = order.map_or(10_000, |o| o.fen) + paid_delta_fen;
+                let transaction_id = format!("4200{n:024}");
+                let cmd = C::ConfirmRecharge {
+                    order_id,
+                    payment: GatewayPayment {
+                        transaction_id: transaction_id.clone(),
+                        paid_amount: money(paid_fen),
+                        paid_at: now,
+                    },
+                    now,
+                };
+                // A deactivated account is still credited: the money was paid.
+                let outcome = match order {
+                    None => Err(OperatorError::RechargeOrderNotOpen),
+                    Some(o) if paid_fen != o.fen => Err(OperatorError::RechargeAmountMismatch {
+                        expected: money(o.fen),
+                        paid: money(paid_fen),
+                    }),
+                    Some(o) => Ok(vec![E::RechargeSucceeded {
+                        order_id,
+                        channel: o.channel,
+                        transaction_id,
+                        amount: money(o.fen),
+                        balance_after: money(m.balance_fen + o.fen),
+                        paid_at: now,
+                        succeeded_at: now,
+                    }]),
+                };
+                (cmd, outcome)
+            }
+            Step::FailRecharge { target } => {
+                let order_id = m.recharge_to_decide(&target, n);
+                let cmd = C::FailRecharge {
+                    order_id,
+                    reason: "PAYERROR".into(),
+                    now,
+                };
+                let outcome = if m.open_recharges.contains_key(&order_id) {
+                    Ok(vec![E::RechargeFailed {
+                        order_id,
+                        reason: "PAYERROR".into(),
+                        failed_at: now,
+                    }])
+                } else {
+                    Err(OperatorError::RechargeOrderNotOpen)
+                };
+                (cmd, outcome)
+            }
+            Step::CloseRecharge { target } => {
+                let order_id = m.recharge_to_decide(&target, n);
+                let cmd = C::CloseRecharge { order_id, now };
+                let outcome = if m.open_recharges.contains_key(&order_id) {
+                    Ok(vec![E::RechargeClosed {
+                        order_id,
+                        closed_at: now,
+                    }])
+                } else {
+                    Err(OperatorError::RechargeOrderNotOpen)
+                };
+                (cmd, outcome)
+            }
+            Step::RechargeQueryFailed { target } => {
+                let order_id = m.recharge_to_decide(&target, n);
+                let cmd = C::RecordRechargeQueryFailure {
+                    order_id,
+                    reason: "timeout".into(),
+                    max_failures: RECHARGE_MAX_QUERY_FAILURES,
+                    now,
+                };
+                let outcome = match m.open_recharges.get(&order_id) {
+                    None => Err(OperatorError::RechargeOrderNotOpen),
+                    Some(o) => {
+                        let attempts = o.query_failures + 1;
+                        let mut events = vec![E::RechargeQueryFailed {
+                            order_id,
+                            attempts,
+                            reason: "timeout".into(),
+                            failed_at: now,
+                        }];
+                        if attempts == RECHARGE_MAX_QUERY_FAILURES {
+                            events.push(E::RechargeNeedsReview {
+                                order_id,
+                                reason: "timeout".into(),
+                                flagged_at: now,
+                            });
+                        }
+                        Ok(events)
+                    }
+                };
+                (cmd, outcome)
+            }
         }
     }
 
@@ -785,6 +997,40 @@ impl Harness {
             E::InvoiceRejected { invoice_id, .. } => {
                 m.pending_invoices.remove(invoice_id).unwrap();
             }
+            E::RechargeOrdered {
+                order_id,
+                channel,
+                amount,
+                ..
+            } => {
+                m.open_recharges.insert(
+                    *order_id,
+                    ModelRecharge {
+                        fen: amount.fen(),
+                        channel: *channel,
+                        query_failures: 0,
+                        needs_review: false,
+                    },
+                );
+            }
+            E::RechargeSucceeded {
+                order_id, amount, ..
+            } => {
+                m.balance_fen += amount.fen();
+                m.credited_fen += amount.fen();
+                m.open_recharges.remove(order_id).unwrap();
+                m.decided_recharges.push(*order_id);
+            }
+            E::RechargeFailed { order_id, .. } | E::RechargeClosed { order_id, .. } => {
+                m.open_recharges.remove(order_id).unwrap();
+                m.decided_recharges.push(*order_id);
+            }
+            E::RechargeQueryFailed {
+                order_id, attempts, ..
+            } => m.open_recharges.get_mut(order_id).unwrap().query_failures = *attempts,
+            E::RechargeNeedsReview { order_id, .. } => {
+                m.open_recharges.get_mut(order_id).unwrap().needs_review = true;
+            }
             E::SiteUpdated { .. } | E::GameEnded { .. } => {}
             E::OperatorRegistered { .. }
             | E::CredentialIssued { .. }
@@ -822,6 +1068,11 @@ fn balance_from_events(events: &[E]) -> Result<i128, TestCaseError> {
     for event in events {
         match event {
             E::BalanceCredited {
+                amount,
+                balance_after,
+                ..
+            }
+            | E::RechargeSucceeded {
                 amount,
                 balance_after,
                 ..
@@ -877,7 +1128,9 @@ fn invoicing_from_events(events: &[E]) -> Result<(i128, i128, i128, i128), TestC
     for event in events {
         let pending_sum: i128 = pending.values().sum();
         match event {
-            E::BalanceCredited { amount, .. } => credited += i128::from(amount.fen()),
+            E::BalanceCredited { amount, .. } | E::RechargeSucceeded { amount, .. } => {
+                credited += i128::from(amount.fen());
+            }
             E::RefundApproved { amount, .. } => {
                 refunded += i128::from(amount.fen());
                 refunded_after_invoicing |= invoiced + pending_sum > 0;
@@ -941,6 +1194,18 @@ fn check_invariants(
     );
     prop_assert_eq!(state.invoiceable().fen(), model.invoiceable_fen());
     prop_assert_eq!(state.open_refund, model.open_refund);
+    prop_assert_eq!(
+        state
+            .open_recharges
+            .iter()
+            .map(|(id, o)| (*id, o.amount.fen(), o.query_failures, o.needs_review))
+            .collect::<Vec<_>>(),
+        model
+            .open_recharges
+            .iter()
+            .map(|(id, o)| (*id, o.fen, o.query_failures, o.needs_review))
+            .collect::<Vec<_>>()
+    );
     prop_assert_eq!(
         &replay_all(log),
         state,
@@ -1193,5 +1458,111 @@ fn a_month_of_refunds_and_invoices_keeps_every_invariant() {
     assert_eq!(
         state.pending_invoices.values().copied().collect::<Vec<_>>(),
         [money(8_000)]
+    );
+}
+
+#[test]
+fn recharge_orders_paid_failed_closed_and_replayed_keep_every_invariant() {
+    let open = |i| RechargeTarget::Open(i);
+    let steps = vec![
+        (
+            0,
+            Step::OrderRecharge {
+                fen: 10_000,
+                alipay: false,
+            },
+        ),
+        (
+            1,
+            Step::OrderRecharge {
+                fen: 99,
+                alipay: true,
+            },
+        ),
+        (
+            1,
+            Step::OrderRecharge {
+                fen: 2_000,
+                alipay: true,
+            },
+        ),
+        (
+            1,
+            Step::OrderRecharge {
+                fen: 5_000,
+                alipay: false,
+            },
+        ),
+        // A wrong amount is refused; the right one credits; a second result is refused.
+        (
+            1,
+            Step::ConfirmRecharge {
+                target: open(0),
+                paid_delta_fen: 1,
+            },
+        ),
+        (
+            1,
+            Step::ConfirmRecharge {
+                target: open(0),
+                paid_delta_fen: 0,
+            },
+        ),
+        (
+            1,
+            Step::ConfirmRecharge {
+                target: RechargeTarget::Decided(0),
+                paid_delta_fen: 0,
+            },
+        ),
+        // Three failed queries flag the next order; it is still credited.
+        (1, Step::RechargeQueryFailed { target: open(0) }),
+        (1, Step::RechargeQueryFailed { target: open(0) }),
+        (1, Step::RechargeQueryFailed { target: open(0) }),
+        (1, Step::RechargeQueryFailed { target: open(0) }),
+        (
+            1,
+            Step::ConfirmRecharge {
+                target: open(0),
+                paid_delta_fen: 0,
+            },
+        ),
+        // The last one is closed, and a late payment for it is refused.
+        (1, Step::CloseRecharge { target: open(0) }),
+        (
+            1,
+            Step::ConfirmRecharge {
+                target: RechargeTarget::Decided(2),
+                paid_delta_fen: 0,
+            },
+        ),
+        (1, Step::FailRecharge { target: open(0) }),
+        (
+            1,
+            Step::RequestInvoice {
+                amount: InvoiceAmount::Share(1_000),
+            },
+        ),
+    ];
+    let log = run(steps).unwrap();
+    let count = |name: &str| {
+        event_types(&log)
+            .iter()
+            .filter(|t| t.as_str() == name)
+            .count()
+    };
+    assert_eq!(count("RechargeOrdered"), 3);
+    assert_eq!(count("RechargeSucceeded"), 2);
+    assert_eq!(count("RechargeQueryFailed"), 4);
+    assert_eq!(count("RechargeNeedsReview"), 1);
+    assert_eq!(count("RechargeClosed"), 1);
+    assert_eq!(count("RechargeFailed"), 0);
+    let state = replay(log.iter().cloned());
+    assert_eq!(state.balance, money(12_000));
+    assert_eq!(state.total_credited, money(12_000));
+    assert!(state.open_recharges.is_empty());
+    assert_eq!(
+        state.pending_invoices.values().copied().collect::<Vec<_>>(),
+        [money(12_000)]
     );
 }

@@ -7,10 +7,12 @@
 //! - `run_loop`: the tailing loop wakes on NOTIFY and stops on shutdown.
 //! - `workflows`: requests and reviews, staff accounts, announcements, staff actions.
 //! - `messages`: fan-outs, low-balance alerts and read marks.
+//! - `recharges`: online recharge orders, their money and their verify.
 
 mod messages;
 mod projection;
 mod rebuild_verify;
+mod recharges;
 mod run_loop;
 mod support;
 mod workflows;

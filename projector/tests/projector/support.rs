@@ -7,12 +7,12 @@ use ledger_core::announcement::{Announcement, AnnouncementEvent};
 use ledger_core::application::{AppEvent, Application};
 use ledger_core::headset_server::{HeadsetServer, HeadsetServerEvent};
 use ledger_core::ids::{
-    AnnouncementId, AppId, AuthorizationToken, CreditId, KeyId, OperatorId, RefundId, SessionId,
-    SiteId, StaffId,
+    AnnouncementId, AppId, AuthorizationToken, CreditId, KeyId, OperatorId, RechargeOrderId,
+    RefundId, SessionId, SiteId, StaffId,
 };
 use ledger_core::metadata::{ActorRole, EventMetadata};
 use ledger_core::money::Money;
-use ledger_core::operator::{Category, Operator, OperatorEvent};
+use ledger_core::operator::{Category, Operator, OperatorEvent, PaymentChannel};
 use ledger_core::staff_account::{StaffEvent, StaffMember};
 use projector::Step;
 use tokio_postgres::{Client, GenericClient};
@@ -250,6 +250,44 @@ impl OperatorScript {
         }
     }
 
+    /// A recharge order; `out_trade_no` is derived from the order id.
+    pub fn recharge_ordered(
+        &self,
+        order_id: RechargeOrderId,
+        channel: PaymentChannel,
+        amount: &str,
+        seconds: i64,
+    ) -> OperatorEvent {
+        OperatorEvent::RechargeOrdered {
+            order_id,
+            out_trade_no: out_trade_no(order_id),
+            channel,
+            amount: money(amount),
+            ordered_at: at(seconds),
+        }
+    }
+
+    /// The gateway's confirmation of an order: money in.
+    pub fn recharge_succeeded(
+        &mut self,
+        order_id: RechargeOrderId,
+        channel: PaymentChannel,
+        amount: &str,
+        seconds: i64,
+    ) -> OperatorEvent {
+        let amount = money(amount);
+        self.balance = self.balance.checked_add(amount).unwrap();
+        OperatorEvent::RechargeSucceeded {
+            order_id,
+            channel,
+            transaction_id: format!("tx-{}", order_id.as_uuid().simple()),
+            amount,
+            balance_after: self.balance,
+            paid_at: at(seconds - 1),
+            succeeded_at: at(seconds),
+        }
+    }
+
     pub fn next_session(&mut self, seconds: i64) -> SessionId {
         self.sessions += 1;
         SessionId::parse(&format!(
@@ -310,6 +348,12 @@ impl OperatorScript {
     }
 }
 
+/// Our order number at the gateway for a test order (32 characters at most, as the gateways
+/// allow; the tail of the id, since its head is a timestamp shared by ids made together).
+pub fn out_trade_no(order_id: RechargeOrderId) -> String {
+    format!("MR{}", &order_id.as_uuid().simple().to_string()[2..])
+}
+
 /// Runs the step function until caught up; returns the events projected.
 pub async fn project_all(client: &mut Client, schema: &str) -> usize {
     let mut total = 0;
@@ -320,7 +364,7 @@ pub async fn project_all(client: &mut Client, schema: &str) -> usize {
 }
 
 /// Tables of a read schema, in a fixed order.
-pub const READ_TABLES: [&str; 15] = [
+pub const READ_TABLES: [&str; 16] = [
     "operators",
     "credentials",
     "sites",
@@ -333,6 +377,7 @@ pub const READ_TABLES: [&str; 15] = [
     "app_applications",
     "refunds",
     "invoices",
+    "recharge_orders",
     "announcements",
     "messages",
     "staff_actions",

@@ -17,6 +17,7 @@ mod ledger;
 mod messages;
 mod operators;
 mod own;
+mod recharges;
 mod refunds;
 mod staff;
 
@@ -85,6 +86,8 @@ fn handler(path: &str) -> Option<Route> {
         "/api/v1/operator/invoices/{invoice_id}/pdf" => get().to(invoices::own_pdf),
         "/api/v1/operator/messages" => get().to(messages::list),
         "/api/v1/operator/messages/unread-count" => get().to(messages::unread_count),
+        "/api/v1/operator/recharges" => get().to(recharges::own_list),
+        "/api/v1/operator/recharges/{order_id}" => get().to(recharges::own_detail),
         // Operators, for staff.
         "/api/v1/admin/operators" => get().to(operators::list),
         "/api/v1/admin/operators/{operator_id}" => get().to(operators::detail),
@@ -110,6 +113,7 @@ fn handler(path: &str) -> Option<Route> {
         "/api/v1/finance/invoices/{invoice_id}" => get().to(invoices::detail),
         "/api/v1/finance/invoices/{invoice_id}/pdf" => get().to(invoices::pdf),
         "/api/v1/finance/audit-log" => get().to(audit_log::list),
+        "/api/v1/finance/recharges" => get().to(recharges::list),
         // The event store.
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events" => get().to(audit::stream),
         "/api/v1/audit/events" => get().to(audit::feed),

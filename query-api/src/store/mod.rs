@@ -12,6 +12,7 @@
 //! - `catalog`: the app catalog.
 //! - `applications`: operators' applications for apps.
 //! - `refunds`, `invoices`: refund and invoice requests.
+//! - `recharges`: online recharge orders.
 //! - `messages`: operators' message centers.
 //! - `announcements`, `staff`: announcements and staff accounts.
 //! - `audit_log`: staff actions.
@@ -26,6 +27,7 @@ mod invoices;
 mod ledger;
 mod messages;
 mod operators;
+mod recharges;
 mod refunds;
 mod sessions;
 mod staff;
@@ -47,6 +49,7 @@ pub use invoices::{ISSUED, InvoiceFilter};
 pub use ledger::{GlobalTransactionFilter, TransactionFilter, UsageFilter};
 pub use messages::{MessageFilter, MessageRow, MessageRows};
 pub use operators::OperatorFilter;
+pub use recharges::RechargeFilter;
 pub use refunds::RefundFilter;
 
 use crate::cursor::{self, CursorKey, TimeIdKey};

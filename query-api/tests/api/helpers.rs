@@ -516,6 +516,46 @@ pub async fn insert_refund(
     id
 }
 
+/// A recharge order as the projector writes it; a succeeded one carries its transaction id
+/// and payment time, a failed or reviewed one a reason.
+pub async fn insert_recharge(
+    sql: &tokio_postgres::Client,
+    operator_id: Uuid,
+    channel: &str,
+    status: &str,
+    amount: &str,
+    ordered_at: DateTime<Utc>,
+) -> Uuid {
+    let id = Uuid::now_v7();
+    let out_trade_no = format!("MR{}", &id.simple().to_string()[2..]);
+    let paid = status == "succeeded";
+    let transaction_id = paid.then(|| format!("4200{}", &id.simple().to_string()[..24]));
+    let paid_at = paid.then(|| ordered_at + chrono::Duration::minutes(1));
+    let reason = matches!(status, "failed" | "needs_review").then_some("gateway timeout");
+    let query_failures = if status == "needs_review" { 3 } else { 0 };
+    sql.execute(
+        "INSERT INTO read.recharge_orders (id, operator_id, out_trade_no, channel, amount, status,
+             transaction_id, query_failures, reason, ordered_at, paid_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10)",
+        &[
+            &id,
+            &operator_id,
+            &out_trade_no,
+            &channel,
+            &dec(amount),
+            &status,
+            &transaction_id,
+            &query_failures,
+            &reason,
+            &ordered_at,
+            &paid_at,
+        ],
+    )
+    .await
+    .unwrap();
+    id
+}
+
 /// Tax number of every seeded invoice's buyer.
 pub const BUYER_TAX_NUMBER: &str = "91310000MA1FL8XQ3K";
 /// Tax number of the seller on every seeded issued invoice.

@@ -13,4 +13,5 @@ mod matrix;
 mod messages;
 mod operators;
 mod own;
+mod recharges;
 mod workflows;

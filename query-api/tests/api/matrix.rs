@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::helpers::{
     Login, TestApp, Usage, append_events, at, genesis, insert_app, insert_grant, insert_invoice,
-    insert_message, insert_operator, insert_refund, insert_site, insert_transaction, insert_usage,
+    insert_message, insert_operator, insert_recharge, insert_refund, insert_site,
+    insert_transaction, insert_usage,
 };
 
 /// `path` with each `{param}` replaced by its value in `ids`.
@@ -70,6 +71,7 @@ async fn every_endpoint_answers_the_roles_it_allows_and_refuses_the_others_namin
     .await;
     let invoice = insert_invoice(&app.sql, op, "issued", "100", Utc::now()).await;
     let refund = insert_refund(&app.sql, op, "pending", "500", Utc::now()).await;
+    let recharge = insert_recharge(&app.sql, op, "wechat", "succeeded", "100", Utc::now()).await;
     insert_message(
         &app.sql,
         op,
@@ -85,6 +87,7 @@ async fn every_endpoint_answers_the_roles_it_allows_and_refuses_the_others_namin
         ("operator_id", op.to_string()),
         ("invoice_id", invoice.to_string()),
         ("refund_id", refund.to_string()),
+        ("order_id", recharge.to_string()),
         ("app_id", game.to_string()),
         ("aggregate_type", "Operator".to_owned()),
         ("aggregate_id", op.to_string()),

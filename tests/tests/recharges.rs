@@ -1,0 +1,283 @@
+//! Recharges end to end: the real services, the gateway simulator in-process as WeChat Pay and
+//! Alipay. Money enters only from a verified gateway result, exactly once.
+
+use serde_json::{Value, json};
+use tests::cluster::{Cluster, free_port};
+use tests::gateway_sim::{self, Config, Running};
+
+const PASSWORD: &str = "Recharge-pass1";
+
+/// The services configured against `sim`, and an operator's token.
+async fn cluster_with(sim: &Running) -> (Cluster, String) {
+    cluster_with_settings(sim, &[]).await
+}
+
+/// Same, with more settings.
+async fn cluster_with_settings(sim: &Running, extra: &[(&str, &str)]) -> (Cluster, String) {
+    let command_addr = format!("127.0.0.1:{}", free_port());
+    let keys = gateway_sim::dev_keys_dir();
+    let key = |name: &str| keys.join(name).to_string_lossy().into_owned();
+    let settings: Vec<(String, String)> = vec![
+        ("MR_COMMAND_HTTP_ADDR".into(), command_addr.clone()),
+        ("MR_WECHAT_BASE_URL".into(), sim.wechat_base_url()),
+        (
+            "MR_WECHAT_APP_ID".into(),
+            gateway_sim::DEV_WECHAT_APP_ID.into(),
+        ),
+        (
+            "MR_WECHAT_MCH_ID".into(),
+            gateway_sim::DEV_WECHAT_MCH_ID.into(),
+        ),
+        (
+            "MR_WECHAT_MERCHANT_SERIAL".into(),
+            sim.sim
+                .keys
+                .wechat_merchant
+                .serial
+                .clone()
+                .unwrap_or_default(),
+        ),
+        (
+            "MR_WECHAT_MERCHANT_KEY".into(),
+            key("wechat_merchant_key.pem"),
+        ),
+        (
+            "MR_WECHAT_PLATFORM_CERT".into(),
+            key("wechat_platform_cert.pem"),
+        ),
+        (
+            "MR_WECHAT_API_V3_KEY".into(),
+            gateway_sim::DEV_API_V3_KEY.into(),
+        ),
+        (
+            "MR_WECHAT_NOTIFY_URL".into(),
+            format!("http://{command_addr}/api/v1/payments/wechat/notify"),
+        ),
+        ("MR_ALIPAY_GATEWAY_URL".into(), sim.alipay_gateway_url()),
+        (
+            "MR_ALIPAY_APP_ID".into(),
+            gateway_sim::DEV_ALIPAY_APP_ID.into(),
+        ),
+        ("MR_ALIPAY_APP_KEY".into(), key("alipay_app_key.pem")),
+        (
+            "MR_ALIPAY_PUBLIC_KEY".into(),
+            key("alipay_gateway_public.pem"),
+        ),
+        (
+            "MR_ALIPAY_NOTIFY_URL".into(),
+            format!("http://{command_addr}/api/v1/payments/alipay/notify"),
+        ),
+    ];
+    let settings: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra.iter().copied())
+        .collect();
+    let cluster = Cluster::start(&settings).await;
+    let url = format!("{}/api/v1/auth/operator/register", cluster.command);
+    let body = json!({"username": "topup_arcade", "name": "充值体验馆", "phone": "13800138000",
+                      "email": "topup_arcade@example.com", "password": PASSWORD});
+    cluster.call("POST", &url, None, Some(body)).await.ok();
+    let token = cluster.token("operator", "topup_arcade", PASSWORD).await;
+    (cluster, token)
+}
+
+async fn sim_pay(sim: &Running, out_trade_no: &str, options: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}/sim/orders/{out_trade_no}/pay", sim.url))
+        .json(&options)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.unwrap()
+}
+
+fn accepted(paid: &Value) -> Vec<bool> {
+    paid["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["accepted"].as_bool().unwrap())
+        .collect()
+}
+
+async fn order(cluster: &Cluster, token: &str, channel: &str, amount: &str) -> Value {
+    let created = cluster
+        .command(
+            "POST",
+            "/api/v1/operator/recharges",
+            token,
+            json!({"channel": channel, "amount": amount}),
+        )
+        .await
+        .ok();
+    assert_eq!(created["status"], "pending", "{created}");
+    created
+}
+
+#[tokio::test]
+async fn wechat_recharge_is_credited_once() {
+    let sim = gateway_sim::start(Config::dev()).await.unwrap();
+    let (cluster, token) = cluster_with(&sim).await;
+
+    let created = order(&cluster, &token, "wechat", "100.00").await;
+    assert!(
+        created["code_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("weixin://wxpay/bizpayurl")
+    );
+    let first = created["out_trade_no"].as_str().unwrap();
+    let paid = sim_pay(&sim, first, json!({"callback": "now"})).await;
+    assert_eq!(accepted(&paid), [true], "{paid}");
+    cluster
+        .query_until("/api/v1/operator/profile", &token, |p| {
+            p["balance"] == "100.00"
+        })
+        .await;
+
+    // A new payment whose callback arrives ten times at once: credited once, every copy
+    // acknowledged.
+    let created = order(&cluster, &token, "wechat", "100.00").await;
+    let second = created["out_trade_no"].as_str().unwrap();
+    let paid = sim_pay(&sim, second, json!({"callback": "duplicate(10)"})).await;
+    assert_eq!(accepted(&paid), [true; 10], "{paid}");
+    // And the first payment's callback again, ten times.
+    let again = sim_pay(&sim, first, json!({"callback": "duplicate(10)"})).await;
+    assert_eq!(accepted(&again), [true; 10], "{again}");
+    let profile = cluster
+        .query_until("/api/v1/operator/profile", &token, |p| {
+            p["total_credited"] == "200.00"
+        })
+        .await;
+    assert_eq!(profile["balance"], "200.00");
+}
+
+/// Polls a query for up to `seconds` until `done` holds.
+async fn wait_until(
+    cluster: &Cluster,
+    path: &str,
+    token: &str,
+    seconds: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let answer = cluster.query(path, token).await;
+        if answer.status == 200 && done(answer.data()) {
+            return answer.data().clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: {} {}",
+            answer.status,
+            answer.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_poller_credits_a_lost_callback_and_flags_a_failing_query() {
+    let sim = gateway_sim::start(Config::dev()).await.unwrap();
+    let (cluster, token) = cluster_with_settings(
+        &sim,
+        &[
+            ("MR_RECHARGE_QUERY_AFTER_SECONDS", "1"),
+            ("MR_RECHARGE_POLL_INTERVAL_SECONDS", "1"),
+        ],
+    )
+    .await;
+
+    // Paid, but the callback never comes: the poller's query finds it.
+    let created = order(&cluster, &token, "wechat", "60.00").await;
+    let out_trade_no = created["out_trade_no"].as_str().unwrap();
+    let paid = sim_pay(&sim, out_trade_no, json!({"callback": "never"})).await;
+    assert_eq!(accepted(&paid), Vec::<bool>::new());
+    let profile = wait_until(&cluster, "/api/v1/operator/profile", &token, 20, |p| {
+        p["balance"] == "60.00"
+    })
+    .await;
+    assert_eq!(profile["total_credited"], "60.00");
+
+    // Unpaid, and every query fails: needs review after the configured failures.
+    let created = order(&cluster, &token, "alipay", "70.00").await;
+    reqwest::Client::new()
+        .post(format!("{}/sim/faults", sim.url))
+        .json(&json!({"query_failures": 1000}))
+        .send()
+        .await
+        .unwrap();
+    let path = format!(
+        "/api/v1/operator/recharges/{}",
+        created["id"].as_str().unwrap()
+    );
+    wait_until(&cluster, &path, &token, 30, |o| {
+        o["status"] == "needs_review"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn alipay_recharge_and_refused_callbacks() {
+    let sim = gateway_sim::start(Config::dev()).await.unwrap();
+    let (cluster, token) = cluster_with(&sim).await;
+
+    // A forged notify and one with another amount change nothing and are answered "failure".
+    let forged = order(&cluster, &token, "alipay", "50.00").await;
+    let forged_no = forged["out_trade_no"].as_str().unwrap();
+    assert_eq!(
+        accepted(&sim_pay(&sim, forged_no, json!({"callback": "forged"})).await),
+        [false]
+    );
+    let short = order(&cluster, &token, "wechat", "30.00").await;
+    let short_no = short["out_trade_no"].as_str().unwrap();
+    assert_eq!(
+        accepted(&sim_pay(&sim, short_no, json!({"amount": "0.30"})).await),
+        [false]
+    );
+
+    let created = order(&cluster, &token, "alipay", "100.00").await;
+    assert!(
+        created["qr_code"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://qr.alipay.com/")
+    );
+    let out_trade_no = created["out_trade_no"].as_str().unwrap();
+    let paid = sim_pay(&sim, out_trade_no, json!({"callback": "duplicate(5)"})).await;
+    assert_eq!(accepted(&paid), [true; 5], "{paid}");
+    let profile = cluster
+        .query_until("/api/v1/operator/profile", &token, |p| {
+            p["balance"] == "100.00"
+        })
+        .await;
+    assert_eq!(profile["total_credited"], "100.00");
+}
+
+#[tokio::test]
+async fn failed_payment_fails_the_order_and_moves_no_money() {
+    let sim = gateway_sim::start(Config::dev()).await.unwrap();
+    let (cluster, token) = cluster_with(&sim).await;
+
+    // Alipay has no failed state: a trade that was not paid is closed.
+    for (channel, status) in [("wechat", "failed"), ("alipay", "closed")] {
+        let created = order(&cluster, &token, channel, "80.00").await;
+        let out_trade_no = created["out_trade_no"].as_str().unwrap();
+        let paid = sim_pay(&sim, out_trade_no, json!({"fail": true})).await;
+        assert_eq!(accepted(&paid), [true], "{channel}: {paid}");
+        let path = format!(
+            "/api/v1/operator/recharges/{}",
+            created["id"].as_str().unwrap()
+        );
+        cluster
+            .query_until(&path, &token, |o| o["status"] == status)
+            .await;
+    }
+    let profile = cluster
+        .query_until("/api/v1/operator/profile", &token, |_| true)
+        .await;
+    assert_eq!(profile["balance"], "0.00");
+    assert_eq!(profile["total_credited"], "0.00");
+}
