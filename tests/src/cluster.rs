@@ -100,7 +100,9 @@ pub struct Cluster {
     pub command: String,
     pub query: String,
     pub http: reqwest::Client,
-    _services: Vec<Service>,
+    /// command-api, projector, query-api, in that order.
+    services: Vec<Service>,
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -152,11 +154,20 @@ impl Cluster {
             command,
             query,
             http: reqwest::Client::new(),
-            _services: services,
+            services,
+            env,
         };
         cluster.wait_ready(&cluster.command).await;
         cluster.wait_ready(&cluster.query).await;
         cluster
+    }
+
+    /// Kills command-api without warning (SIGKILL: nothing is flushed or answered) and starts
+    /// a fresh one on the same address and database, with cold caches.
+    pub async fn crash_and_restart_command_api(&mut self) {
+        drop(self.services.remove(0));
+        self.services.insert(0, start("command-api", &self.env));
+        self.wait_ready(&self.command).await;
     }
 
     async fn wait_ready(&self, base: &str) {

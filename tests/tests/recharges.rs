@@ -281,3 +281,40 @@ async fn failed_payment_fails_the_order_and_moves_no_money() {
     assert_eq!(profile["balance"], "0.00");
     assert_eq!(profile["total_credited"], "0.00");
 }
+
+#[tokio::test]
+async fn a_gateway_retry_after_a_crash_credits_exactly_once() {
+    let sim = gateway_sim::start(Config::dev()).await.unwrap();
+    let (mut cluster, token) = cluster_with(&sim).await;
+
+    let created = order(&cluster, &token, "wechat", "100.00").await;
+    let out_trade_no = created["out_trade_no"].as_str().unwrap().to_owned();
+    let paid = sim_pay(&sim, &out_trade_no, json!({"callback": "now"})).await;
+    assert_eq!(accepted(&paid), [true], "{paid}");
+
+    // The service dies without warning right after recording the payment (as if its answer
+    // never reached the gateway); a fresh process with cold caches gets the gateway's retry.
+    cluster.crash_and_restart_command_api().await;
+    let retried = sim_pay(&sim, &out_trade_no, json!({"callback": "duplicate(3)"})).await;
+    assert_eq!(accepted(&retried), [true; 3], "{retried}");
+
+    // A doubled credit would reach the read side within its lag (well under a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let profile = cluster
+        .query_until("/api/v1/operator/profile", &token, |p| {
+            p["balance"] == "100.00"
+        })
+        .await;
+    assert_eq!(profile["total_credited"], "100.00");
+    let recharges = cluster
+        .query("/api/v1/operator/transactions", &token)
+        .await
+        .ok();
+    let credits = recharges["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "recharge")
+        .count();
+    assert_eq!(credits, 1, "{recharges}");
+}
