@@ -86,6 +86,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ),
     get("/api/v1/finance/audit-log", Needs(AuditLogRead)),
     get("/api/v1/finance/recharges", Needs(LedgerRead)),
+    get("/api/v1/finance/reconciliations", Needs(LedgerRead)),
+    get(
+        "/api/v1/finance/reconciliations/{run_id}",
+        Needs(LedgerRead),
+    ),
+    get(
+        "/api/v1/finance/reconciliations/{run_id}/export",
+        Needs(LedgerRead),
+    ),
     // The event store.
     get(
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events",

@@ -318,3 +318,167 @@ async fn a_gateway_retry_after_a_crash_credits_exactly_once() {
         .count();
     assert_eq!(credits, 1, "{recharges}");
 }
+
+/// Today as the gateways count days (Asia/Shanghai).
+fn beijing_today() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(8))
+        .date_naive()
+        .to_string()
+}
+
+/// A statement row for the simulator from its answer to a payment.
+fn statement_row(paid: &Value, amount: &str) -> Value {
+    let order = &paid["order"];
+    json!({"out_trade_no": order["out_trade_no"], "transaction_id": order["transaction_id"],
+           "amount": amount, "paid_at": order["paid_at"]})
+}
+
+#[tokio::test]
+async fn reconciliation_lists_the_missing_callback_and_the_amount_mismatch() {
+    let sim = gateway_sim::start(Config::dev()).await.unwrap();
+    let (cluster, token) = cluster_with(&sim).await;
+    let admin = cluster.admin_token().await;
+    let date = beijing_today();
+
+    // Matched: paid and credited.
+    let a = order(&cluster, &token, "wechat", "100.00").await;
+    let a_paid = sim_pay(&sim, a["out_trade_no"].as_str().unwrap(), json!({})).await;
+    // Paid at the gateway, the callback never arrives (the poller waits 5 minutes).
+    let b = order(&cluster, &token, "wechat", "50.00").await;
+    let b_out = b["out_trade_no"].as_str().unwrap();
+    let b_paid = sim_pay(&sim, b_out, json!({"callback": "never"})).await;
+    // Credited 30.00, the statement says 29.00.
+    let c = order(&cluster, &token, "wechat", "30.00").await;
+    let c_out = c["out_trade_no"].as_str().unwrap();
+    let c_paid = sim_pay(&sim, c_out, json!({})).await;
+    cluster
+        .query_until("/api/v1/operator/profile", &token, |p| {
+            p["balance"] == "130.00"
+        })
+        .await;
+    let rows = json!([
+        statement_row(&a_paid, "100.00"),
+        statement_row(&b_paid, "50.00"),
+        statement_row(&c_paid, "29.00"),
+    ]);
+    let put = reqwest::Client::new()
+        .put(format!("{}/sim/statements/wechat/{date}", sim.url))
+        .json(&rows)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let run = cluster
+        .command(
+            "POST",
+            "/api/v1/finance/reconciliations",
+            &admin,
+            json!({"channel": "wechat", "date": date}),
+        )
+        .await;
+    assert_eq!(run.status, 201, "{}", run.body);
+    let run = run.ok();
+    assert_eq!(run["matched"], 1, "{run}");
+    assert_eq!(run["missing_in_ledger"], 1, "{run}");
+    assert_eq!(run["amount_mismatch"], 1, "{run}");
+    assert_eq!(run["missing_at_gateway"], 0, "{run}");
+    assert_eq!(run["gateway_total"], "179.00");
+    assert_eq!(run["ledger_total"], "130.00");
+    let run_id = run["id"].as_str().unwrap();
+
+    let list = cluster
+        .query("/api/v1/finance/reconciliations", &admin)
+        .await
+        .ok();
+    assert_eq!(list["items"][0]["id"], run_id, "{list}");
+    let detail = cluster
+        .query(&format!("/api/v1/finance/reconciliations/{run_id}"), &admin)
+        .await
+        .ok();
+    let mut not_matched: Vec<(String, String)> = detail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] != "matched")
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap().to_owned(),
+                i["out_trade_no"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    not_matched.sort();
+    assert_eq!(
+        not_matched,
+        [
+            ("amount_mismatch".to_owned(), c_out.to_owned()),
+            ("missing_in_ledger".to_owned(), b_out.to_owned()),
+        ]
+    );
+    let mismatches = cluster
+        .query(
+            &format!("/api/v1/finance/reconciliations/{run_id}?kind=amount_mismatch"),
+            &admin,
+        )
+        .await
+        .ok();
+    assert_eq!(mismatches["items"].as_array().unwrap().len(), 1);
+    assert_eq!(mismatches["items"][0]["gateway_amount"], "29.00");
+    assert_eq!(mismatches["items"][0]["ledger_amount"], "30.00");
+
+    let csv = cluster
+        .query(
+            &format!("/api/v1/finance/reconciliations/{run_id}/export?format=csv"),
+            &admin,
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    let text = String::from_utf8(csv.bytes).unwrap();
+    assert!(text.starts_with("line,kind,out_trade_no,"), "{text}");
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        text.contains(&format!("missing_in_ledger,{b_out},")),
+        "{text}"
+    );
+    let xlsx = cluster
+        .query(
+            &format!("/api/v1/finance/reconciliations/{run_id}/export?format=xlsx"),
+            &admin,
+        )
+        .await;
+    assert_eq!(xlsx.status, 200);
+    assert!(xlsx.bytes.len() > 100 && xlsx.bytes.starts_with(b"PK"));
+
+    // Alipay: the statement as the gateway computes it, every payment credited.
+    let d = order(&cluster, &token, "alipay", "20.00").await;
+    sim_pay(&sim, d["out_trade_no"].as_str().unwrap(), json!({})).await;
+    let run = cluster
+        .command(
+            "POST",
+            "/api/v1/finance/reconciliations",
+            &admin,
+            json!({"channel": "alipay", "date": date}),
+        )
+        .await
+        .ok();
+    assert_eq!(run["matched"], 1, "{run}");
+    assert_eq!(
+        run["missing_in_ledger"].as_i64().unwrap()
+            + run["missing_at_gateway"].as_i64().unwrap()
+            + run["amount_mismatch"].as_i64().unwrap(),
+        0,
+        "{run}"
+    );
+
+    // Operators may not run or read reconciliations.
+    let refused = cluster
+        .command(
+            "POST",
+            "/api/v1/finance/reconciliations",
+            &token,
+            json!({"channel": "wechat", "date": date}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}

@@ -174,4 +174,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/api/v1/finance/operators/{operator_id}/invoices/{invoice_id}/reject",
         Needs(InvoicesReview),
     ),
+    // Reconciliation writes a run (derived from statement and ledger): finance managers.
+    e(
+        "POST",
+        "/api/v1/finance/reconciliations",
+        Needs(CreditsWrite),
+    ),
 ];

@@ -12,6 +12,7 @@
 //! - [`review`]: administrators' operator edits, application reviews, announcements.
 //! - [`finance`]: refund and invoice reviews.
 //! - [`payments`]: recharge orders and the gateways' notify endpoints.
+//! - [`reconciliation`]: gateway statements against the ledger.
 
 pub mod account;
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod finance;
 pub mod headset;
 pub mod operator;
 pub mod payments;
+pub mod reconciliation;
 pub mod review;
 
 use std::sync::Arc;
@@ -71,4 +73,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     review::routes(cfg);
     finance::routes(cfg);
     payments::routes(cfg);
+    reconciliation::routes(cfg);
 }

@@ -20,6 +20,7 @@ pub mod authorize;
 pub mod committer;
 pub mod headset;
 pub mod recharges;
+pub mod reconciliation;
 pub mod staff;
 pub mod workflows;
 

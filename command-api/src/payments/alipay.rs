@@ -279,6 +279,33 @@ impl Alipay {
         }
     }
 
+    /// The trade statement of the Beijing day `date`:
+    /// `alipay.data.dataservice.bill.downloadurl.query` answers a short-lived URL, fetched as
+    /// is. (Alipay's real file is a GBK CSV inside a zip; the development gateway serves the
+    /// UTF-8 CSV directly.)
+    pub async fn statement(&self, date: chrono::NaiveDate) -> Result<String, GatewayError> {
+        let answer = self
+            .call(
+                "alipay.data.dataservice.bill.downloadurl.query",
+                json!({ "bill_type": "trade", "bill_date": date.to_string() }),
+            )
+            .await?;
+        if answer["code"].as_str() != Some("10000") {
+            return Err(Self::refused(&answer));
+        }
+        let url = answer["bill_download_url"]
+            .as_str()
+            .ok_or_else(|| GatewayError::Malformed("bill_download_url missing".to_owned()))?;
+        let response = self.http.get(url).send().await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(GatewayError::Refused(format!(
+                "statement download: HTTP {status}"
+            )));
+        }
+        Ok(response.text().await?)
+    }
+
     /// An async notify (form body), verified; the error is the reason it was refused.
     pub fn parse_notify(&self, body: &[u8]) -> Result<Notification, String> {
         let params: BTreeMap<String, String> =

@@ -7,9 +7,11 @@
 //! - [`keys`]: PEM keys and certificates, SHA256withRSA.
 //! - [`wechat`]: WeChat Pay API v3 client, response and callback verification, AES-GCM.
 //! - [`alipay`]: Alipay client, response and async-notify verification.
+//! - [`statement`]: the daily statement files, parsed.
 
 pub mod alipay;
 pub mod keys;
+pub mod statement;
 pub mod wechat;
 
 use chrono::{DateTime, Utc};
@@ -172,6 +174,28 @@ impl Gateways {
             PaymentChannel::Alipay => {
                 let gw = self.alipay.as_ref().ok_or(Self::disabled_error(channel))?;
                 gw.close(out_trade_no).await
+            }
+        }
+    }
+}
+
+impl Gateways {
+    /// The paid trades of `channel`'s statement for the Beijing day `date`.
+    pub async fn statement(
+        &self,
+        channel: PaymentChannel,
+        date: chrono::NaiveDate,
+    ) -> Result<Vec<statement::StatementLine>, GatewayError> {
+        match channel {
+            PaymentChannel::Wechat => {
+                let gw = self.wechat.as_ref().ok_or(Self::disabled_error(channel))?;
+                statement::parse_wechat_trade_bill(&gw.trade_bill(date).await?)
+                    .map_err(GatewayError::Malformed)
+            }
+            PaymentChannel::Alipay => {
+                let gw = self.alipay.as_ref().ok_or(Self::disabled_error(channel))?;
+                statement::parse_alipay_statement(&gw.statement(date).await?)
+                    .map_err(GatewayError::Malformed)
             }
         }
     }

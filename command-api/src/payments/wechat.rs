@@ -424,6 +424,54 @@ impl WechatPay {
         trade_state(&value).map_err(GatewayError::Malformed)
     }
 
+    /// The trade bill (`bill_type=ALL`) of the Beijing day `date`: `GET /v3/bill/tradebill`
+    /// answers a download URL and the file's SHA1; the file is fetched with a signed GET (its
+    /// body is not platform-signed, the hash stands for it) and checked against the hash.
+    pub async fn trade_bill(&self, date: chrono::NaiveDate) -> Result<String, GatewayError> {
+        let path = format!("/v3/bill/tradebill?bill_date={date}&bill_type=ALL");
+        let (status, bytes) = self.send(reqwest::Method::GET, &path, None).await?;
+        if status != 200 {
+            return Err(Self::refused(status, &bytes));
+        }
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|e| GatewayError::Malformed(e.to_string()))?;
+        let url = value["download_url"]
+            .as_str()
+            .ok_or_else(|| GatewayError::Malformed("download_url missing".to_owned()))?;
+        let parsed =
+            reqwest::Url::parse(url).map_err(|e| GatewayError::Malformed(e.to_string()))?;
+        let signed_path = match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_owned(),
+        };
+        let authorization =
+            self.authorization("GET", &signed_path, "", Utc::now().timestamp(), &nonce(32));
+        let response = self
+            .http
+            .get(parsed)
+            .header("Authorization", authorization)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let file = response.bytes().await?.to_vec();
+        if status != 200 {
+            return Err(Self::refused(status, &file));
+        }
+        if value["hash_type"].as_str() == Some("SHA1") {
+            let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &file);
+            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            if !value["hash_value"]
+                .as_str()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&hex))
+            {
+                return Err(GatewayError::Signature(
+                    "trade bill does not match its hash".to_owned(),
+                ));
+            }
+        }
+        String::from_utf8(file).map_err(|e| GatewayError::Malformed(e.to_string()))
+    }
+
     /// `POST /v3/pay/transactions/out-trade-no/{out_trade_no}/close` → 204.
     pub async fn close(&self, out_trade_no: &str) -> Result<(), GatewayError> {
         let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}/close");

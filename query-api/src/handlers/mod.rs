@@ -18,6 +18,7 @@ mod messages;
 mod operators;
 mod own;
 mod recharges;
+mod reconciliations;
 mod refunds;
 mod staff;
 
@@ -114,6 +115,9 @@ fn handler(path: &str) -> Option<Route> {
         "/api/v1/finance/invoices/{invoice_id}/pdf" => get().to(invoices::pdf),
         "/api/v1/finance/audit-log" => get().to(audit_log::list),
         "/api/v1/finance/recharges" => get().to(recharges::list),
+        "/api/v1/finance/reconciliations" => get().to(reconciliations::list),
+        "/api/v1/finance/reconciliations/{run_id}" => get().to(reconciliations::detail),
+        "/api/v1/finance/reconciliations/{run_id}/export" => get().to(reconciliations::export),
         // The event store.
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events" => get().to(audit::stream),
         "/api/v1/audit/events" => get().to(audit::feed),

@@ -28,6 +28,7 @@ mod ledger;
 mod messages;
 mod operators;
 mod recharges;
+mod reconciliations;
 mod refunds;
 mod sessions;
 mod staff;
@@ -50,6 +51,7 @@ pub use ledger::{GlobalTransactionFilter, TransactionFilter, UsageFilter};
 pub use messages::{MessageFilter, MessageRow, MessageRows};
 pub use operators::OperatorFilter;
 pub use recharges::RechargeFilter;
+pub use reconciliations::{ReconciliationFilter, ReconciliationItemView, ReconciliationRunView};
 pub use refunds::RefundFilter;
 
 use crate::cursor::{self, CursorKey, TimeIdKey};

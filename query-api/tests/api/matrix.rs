@@ -82,12 +82,22 @@ async fn every_endpoint_answers_the_roles_it_allows_and_refuses_the_others_namin
     )
     .await;
     append_events(&app.sql, "Operator", &op.to_string(), 1, genesis(), 1).await;
+    let run = uuid::Uuid::now_v7();
+    app.sql
+        .execute(
+            "INSERT INTO reconciliation_runs VALUES ($1, 'wechat', '2026-04-01', 'finance',
+                 now(), 1, 0, 0, 0, 1, 100, 1, 100)",
+            &[&run],
+        )
+        .await
+        .unwrap();
 
     let ids: HashMap<&str, String> = HashMap::from([
         ("operator_id", op.to_string()),
         ("invoice_id", invoice.to_string()),
         ("refund_id", refund.to_string()),
         ("order_id", recharge.to_string()),
+        ("run_id", run.to_string()),
         ("app_id", game.to_string()),
         ("aggregate_type", "Operator".to_owned()),
         ("aggregate_id", op.to_string()),
