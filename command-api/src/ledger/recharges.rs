@@ -629,9 +629,12 @@ impl Ledger {
                 tracing::info!(%constraint, "payment already applied (unique row)");
                 self.already_applied(order, paid).await
             }
-            Err(Refused::Domain(e @ OperatorError::RechargeAmountMismatch { .. })) => {
-                Ok(Outcome::Rejected(e.to_string()))
-            }
+            // A result the domain refuses outright (wrong amount, a malformed transaction id)
+            // will not get better on a retry: answer it as rejected, recorded with its reason.
+            Err(Refused::Domain(
+                e @ (OperatorError::RechargeAmountMismatch { .. }
+                | OperatorError::InvalidField { .. }),
+            )) => Ok(Outcome::Rejected(e.to_string())),
             Err(e) => Err(e.into()),
         }
     }

@@ -807,3 +807,24 @@ async fn one_poller_holds_the_lock_cluster_wide() {
     }
     assert!(again.is_some());
 }
+
+#[tokio::test]
+async fn a_malformed_transaction_id_is_rejected_not_retried_forever() {
+    let env = env().await;
+    let (no, _) = env.order("wechat", "100.00").await;
+    // Longer than any gateway's transaction id: refused for good, so answered as a rejection
+    // (a 5xx would make the gateway retry it forever).
+    let too_long = "9".repeat(65);
+    assert_eq!(env.wechat_callback(&no, &too_long, 10_000).await, 400);
+    assert_eq!(env.balance().await, "0.00");
+    let recorded = env.callbacks(Some(&no)).await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].0, "rejected");
+    assert!(
+        recorded[0].1.as_deref().unwrap().contains("transaction_id"),
+        "{recorded:?}"
+    );
+    // The order stays open: a well-formed result still credits it.
+    assert_eq!(env.wechat_callback(&no, "4200000009", 10_000).await, 200);
+    assert_eq!(env.balance().await, "100.00");
+}
