@@ -281,9 +281,9 @@ impl Alipay {
 
     /// The trade statement of the Beijing day `date`:
     /// `alipay.data.dataservice.bill.downloadurl.query` answers a short-lived URL, fetched as
-    /// is. (Alipay's real file is a GBK CSV inside a zip; the development gateway serves the
-    /// UTF-8 CSV directly.)
-    pub async fn statement(&self, date: chrono::NaiveDate) -> Result<String, GatewayError> {
+    /// is, as bytes. (Alipay's real file is a GBK CSV inside a zip; the development gateway
+    /// serves the UTF-8 CSV directly: `statement::parse_alipay_download` reads both.)
+    pub async fn statement(&self, date: chrono::NaiveDate) -> Result<Vec<u8>, GatewayError> {
         let answer = self
             .call(
                 "alipay.data.dataservice.bill.downloadurl.query",
@@ -303,7 +303,7 @@ impl Alipay {
                 "statement download: HTTP {status}"
             )));
         }
-        Ok(response.text().await?)
+        Ok(response.bytes().await?.to_vec())
     }
 
     /// An async notify (form body), verified; the error is the reason it was refused.

@@ -194,7 +194,7 @@ impl Gateways {
             }
             PaymentChannel::Alipay => {
                 let gw = self.alipay.as_ref().ok_or(Self::disabled_error(channel))?;
-                statement::parse_alipay_statement(&gw.statement(date).await?)
+                statement::parse_alipay_download(&gw.statement(date).await?)
                     .map_err(GatewayError::Malformed)
             }
         }

@@ -105,6 +105,67 @@ pub fn parse_alipay_statement(text: &str) -> Result<Vec<StatementLine>, String> 
     Ok(out)
 }
 
+/// The text of a downloaded file: UTF-8 if it is valid UTF-8 (the development gateway),
+/// otherwise GBK (Alipay's real files and the names inside their archives).
+fn decode_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => encoding_rs::GBK.decode(bytes).0.into_owned(),
+    }
+}
+
+/// The detail CSV of an Alipay statement archive: the entry named `..._业务明细.csv` (not the
+/// `..._业务明细(汇总).csv` summary), else the largest `.csv` entry.
+fn alipay_detail_from_zip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("statement archive: {e}"))?;
+    let mut detail = None;
+    let mut largest: Option<(u64, usize)> = None;
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|e| format!("statement archive entry {index}: {e}"))?;
+        if !entry.is_file() {
+            continue;
+        }
+        let name = decode_text(entry.name_raw());
+        if !name.to_ascii_lowercase().ends_with(".csv") {
+            continue;
+        }
+        if name.ends_with("业务明细.csv") && !name.ends_with("(汇总).csv") {
+            detail = Some(index);
+            break;
+        }
+        if largest.is_none_or(|(size, _)| entry.size() > size) {
+            largest = Some((entry.size(), index));
+        }
+    }
+    let index = detail
+        .or(largest.map(|(_, index)| index))
+        .ok_or("statement archive holds no CSV file")?;
+    let mut entry = archive
+        .by_index(index)
+        .map_err(|e| format!("statement archive entry {index}: {e}"))?;
+    let mut out = Vec::new();
+    entry
+        .read_to_end(&mut out)
+        .map_err(|e| format!("statement archive entry {index}: {e}"))?;
+    Ok(out)
+}
+
+/// An Alipay statement download as fetched: the zip archive of GBK CSV files Alipay serves
+/// (recognised by the zip magic), or a bare CSV (UTF-8, as the development gateway serves it,
+/// or GBK).
+pub fn parse_alipay_download(bytes: &[u8]) -> Result<Vec<StatementLine>, String> {
+    let csv = if bytes.starts_with(b"PK\x03\x04") {
+        alipay_detail_from_zip(bytes)?
+    } else {
+        bytes.to_vec()
+    };
+    parse_alipay_statement(&decode_text(&csv))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +225,71 @@ mod tests {
         assert!(parse_wechat_trade_bill(empty).unwrap().is_empty());
         assert!(parse_wechat_trade_bill("<html>nope</html>").is_err());
         assert!(parse_alipay_statement("#only comments\n").is_err());
+    }
+
+    fn gbk(text: &str) -> Vec<u8> {
+        let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
+        assert!(!unmappable);
+        bytes.into_owned()
+    }
+
+    fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, bytes) in files {
+            writer
+                .start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    const ALIPAY_SUMMARY: &str = "#支付宝业务汇总查询
+#账号：[2021000000000001]
+#起始日期：[2026年11月22日 00:00:00]   终止日期：[2026年11月23日 00:00:00]
+门店编号,门店名称,交易订单总笔数,退款订单总笔数,已收入总金额（元）
+,,1,1,40.00
+#导出时间：[2026年11月23日 09:00:00]
+";
+
+    #[test]
+    fn alipay_zip_of_gbk_csv_files_reads_the_detail_file() {
+        // The summary file comes first and is larger than nothing: it must not be picked.
+        let archive = zip_of(&[
+            (
+                "20210000000000010156_20261122_业务明细(汇总).csv",
+                gbk(ALIPAY_SUMMARY),
+            ),
+            ("20210000000000010156_20261122_业务明细.csv", gbk(ALIPAY)),
+        ]);
+        assert!(archive.starts_with(b"PK\x03\x04"));
+        assert!(std::str::from_utf8(&gbk(ALIPAY)).is_err(), "really GBK");
+        let lines = parse_alipay_download(&archive).unwrap();
+        assert_eq!(lines, parse_alipay_statement(ALIPAY).unwrap());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].out_trade_no, "MR101");
+        assert_eq!(lines[0].transaction_id, "2026112222001");
+        assert_eq!(lines[0].amount, Money::parse("50.00").unwrap());
+    }
+
+    #[test]
+    fn alipay_zip_without_the_detail_name_falls_back_to_the_largest_csv() {
+        let archive = zip_of(&[
+            ("a.csv", gbk(ALIPAY_SUMMARY)),
+            ("b.csv", gbk(ALIPAY)),
+            ("readme.txt", b"not a statement".repeat(100)),
+        ]);
+        let lines = parse_alipay_download(&archive).unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].out_trade_no, "MR101");
+        assert!(parse_alipay_download(&zip_of(&[("x.txt", vec![1])])).is_err());
+    }
+
+    #[test]
+    fn alipay_plain_csv_download_is_read_as_utf8_or_gbk() {
+        let lines = parse_alipay_download(ALIPAY.as_bytes()).unwrap();
+        assert_eq!(lines, parse_alipay_statement(ALIPAY).unwrap());
+        assert_eq!(parse_alipay_download(&gbk(ALIPAY)).unwrap(), lines);
     }
 }
