@@ -248,6 +248,13 @@ impl From<ledger_core::announcement::AnnouncementError> for ApiError {
     }
 }
 
+impl From<ledger_core::reconciliation::ReconciliationError> for ApiError {
+    fn from(error: ledger_core::reconciliation::ReconciliationError) -> Self {
+        // Both are defects of the comparison, never of the caller's request.
+        ApiError::from(StoreError::Corrupt(error.to_string()))
+    }
+}
+
 impl From<ledger_core::application::AppError> for ApiError {
     fn from(error: ledger_core::application::AppError) -> Self {
         use ledger_core::application::AppError as E;

@@ -92,6 +92,10 @@ uuid_id!(
     /// One online recharge order (paid through WeChat Pay or Alipay).
     RechargeOrderId
 );
+uuid_id!(
+    /// One reconciliation of a gateway's daily statement with the ledger.
+    ReconciliationId
+);
 
 /// Public id of an API credential (`mrk_` + 32 hex digits). The secret never travels with it.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Debug)]

@@ -16,6 +16,7 @@
 //! - [`staff`]: claims of staff access tokens.
 //! - [`staff_account`]: the `StaffMember` aggregate (one staff account).
 //! - [`announcement`]: the `Announcement` aggregate (a notice to every operator).
+//! - [`reconciliation`]: the `Reconciliation` aggregate (one statement compared).
 //! - [`access`]: the role → scope matrix of both APIs.
 //! - [`account_rules`]: username, password, phone, email and tax number rules.
 #![deny(clippy::float_arithmetic)]
@@ -31,6 +32,7 @@ pub mod ids;
 pub mod metadata;
 pub mod money;
 pub mod operator;
+pub mod reconciliation;
 pub mod signing;
 pub mod staff;
 pub mod staff_account;

@@ -137,7 +137,7 @@ async fn load_stream_heads(
                 staff.insert(id.0);
                 headless.insert(event.stream.clone());
             }
-            StreamId::Announcement(_) => {
+            StreamId::Announcement(_) | StreamId::Reconciliation(_) => {
                 headless.insert(event.stream.clone());
             }
         }

@@ -124,7 +124,7 @@ impl State {
                 .headset_servers
                 .get(&(*operator, server.clone()))
                 .map_or(0, |r| r.last_sequence),
-            StreamId::Staff(_) | StreamId::Announcement(_) => {
+            StreamId::Staff(_) | StreamId::Announcement(_) | StreamId::Reconciliation(_) => {
                 self.heads.get(stream).copied().unwrap_or(0)
             }
         }
@@ -157,6 +157,9 @@ impl State {
             (StreamId::Announcement(id), Payload::Announcement(e)) => {
                 self.apply_announcement(*id, event, e).map(Some)
             }
+            // No read row of its own (the run's rows are written with the event); the
+            // staff action below is its read side.
+            (StreamId::Reconciliation(_), Payload::Reconciliation(_)) => Ok(None),
             _ => unreachable!("decoding pairs each stream with its own event type"),
         }
         .map_err(refuse)?;

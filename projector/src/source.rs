@@ -10,9 +10,10 @@ use ledger_core::DomainEvent;
 use ledger_core::announcement::AnnouncementEvent;
 use ledger_core::application::AppEvent;
 use ledger_core::headset_server::HeadsetServerEvent;
-use ledger_core::ids::{AnnouncementId, AppId, OperatorId, StaffId};
+use ledger_core::ids::{AnnouncementId, AppId, OperatorId, ReconciliationId, StaffId};
 use ledger_core::metadata::ActorRole;
 use ledger_core::operator::OperatorEvent;
+use ledger_core::reconciliation::ReconciliationEvent;
 use ledger_core::staff_account::StaffEvent;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -35,6 +36,7 @@ pub(crate) enum StreamId {
     HeadsetServer(OperatorId, String),
     Staff(StaffId),
     Announcement(AnnouncementId),
+    Reconciliation(ReconciliationId),
 }
 
 impl StreamId {
@@ -45,6 +47,7 @@ impl StreamId {
             StreamId::HeadsetServer(..) => "HeadsetServer",
             StreamId::Staff(_) => "StaffMember",
             StreamId::Announcement(_) => "Announcement",
+            StreamId::Reconciliation(_) => "Reconciliation",
         }
     }
 
@@ -55,6 +58,7 @@ impl StreamId {
             StreamId::HeadsetServer(operator, server) => format!("{operator}/{server}"),
             StreamId::Staff(id) => id.to_string(),
             StreamId::Announcement(id) => id.to_string(),
+            StreamId::Reconciliation(id) => id.to_string(),
         }
     }
 
@@ -80,6 +84,9 @@ impl StreamId {
             "Application" => Ok(StreamId::App(AppId(uuid(aggregate_id)?))),
             "StaffMember" => Ok(StreamId::Staff(StaffId(uuid(aggregate_id)?))),
             "Announcement" => Ok(StreamId::Announcement(AnnouncementId(uuid(aggregate_id)?))),
+            "Reconciliation" => Ok(StreamId::Reconciliation(ReconciliationId(uuid(
+                aggregate_id,
+            )?))),
             "HeadsetServer" => {
                 let (operator, server) = aggregate_id.split_once('/').ok_or_else(|| {
                     format!("headset server stream id {aggregate_id:?} lacks '/'")
@@ -108,6 +115,7 @@ pub(crate) enum Payload {
     HeadsetServer(HeadsetServerEvent),
     Staff(StaffEvent),
     Announcement(AnnouncementEvent),
+    Reconciliation(ReconciliationEvent),
 }
 
 impl Payload {
@@ -126,7 +134,10 @@ impl Payload {
                     | E::InvoiceRejected { .. }
             ),
             Payload::Announcement(_) => true,
-            Payload::App(_) | Payload::HeadsetServer(_) | Payload::Staff(_) => false,
+            Payload::App(_)
+            | Payload::HeadsetServer(_)
+            | Payload::Staff(_)
+            | Payload::Reconciliation(_) => false,
         }
     }
 }
@@ -243,6 +254,12 @@ impl StoredEvent {
                     serde_json::from_str(text).map_err(|e| undecodable(e.to_string()))?;
                 let t = e.event_type();
                 (Payload::Announcement(e), t)
+            }
+            StreamId::Reconciliation(_) => {
+                let e: ReconciliationEvent =
+                    serde_json::from_str(text).map_err(|e| undecodable(e.to_string()))?;
+                let t = e.event_type();
+                (Payload::Reconciliation(e), t)
             }
         };
         if decoded_type != event_type {

@@ -86,6 +86,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ),
     get("/api/v1/finance/audit-log", Needs(AuditLogRead)),
     get("/api/v1/finance/recharges", Needs(LedgerRead)),
+    get("/api/v1/finance/alerts", Needs(LedgerRead)),
     get("/api/v1/finance/reconciliations", Needs(LedgerRead)),
     get(
         "/api/v1/finance/reconciliations/{run_id}",

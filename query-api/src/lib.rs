@@ -20,6 +20,7 @@
 //! - [`envelope`], [`errors`]: the success and error bodies, and the error → status/code table.
 //! - [`handlers`]: one module per area and the route table.
 //! - [`pdf`]: invoice PDFs (Chinese text without a font file).
+//! - [`export`]: CSV and XLSX downloads streamed from database rows in constant memory.
 
 pub mod auth;
 pub mod context;
@@ -27,6 +28,7 @@ pub mod cursor;
 pub mod endpoints;
 pub mod envelope;
 pub mod errors;
+pub mod export;
 pub mod handlers;
 pub mod messages;
 pub mod params;

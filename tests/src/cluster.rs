@@ -100,7 +100,8 @@ pub struct Cluster {
     pub command: String,
     pub query: String,
     pub http: reqwest::Client,
-    /// command-api, projector, query-api, in that order.
+    /// command-api, projector, query-api, in that order; then any extra command-api
+    /// instances ([`Cluster::start_extra_command_api`]).
     services: Vec<Service>,
     env: Vec<(String, String)>,
 }
@@ -168,6 +169,20 @@ impl Cluster {
         drop(self.services.remove(0));
         self.services.insert(0, start("command-api", &self.env));
         self.wait_ready(&self.command).await;
+    }
+
+    /// Starts one more command-api process on a port of its own, with the same database and
+    /// settings (as behind a load balancer), and returns its base URL once it is ready. It
+    /// lives and dies with the cluster like the others.
+    pub async fn start_extra_command_api(&mut self) -> String {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "MR_COMMAND_HTTP_ADDR");
+        env.push(("MR_COMMAND_HTTP_ADDR".into(), addr.clone()));
+        self.services.push(start("command-api", &env));
+        let base = format!("http://{addr}");
+        self.wait_ready(&base).await;
+        base
     }
 
     async fn wait_ready(&self, base: &str) {

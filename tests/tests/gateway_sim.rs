@@ -871,10 +871,35 @@ async fn statements_carry_the_paid_orders() {
         .await;
     let response = alipay_response(&download, "alipay.data.dataservice.bill.downloadurl.query");
     let url = response["bill_download_url"].as_str().unwrap().to_owned();
-    let csv = m.http.get(url).send().await.unwrap().text().await.unwrap();
-    let rows: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(rows.len(), 2, "header and one trade: {csv}");
-    assert!(rows[1].contains(",MRS000009,") && rows[1].contains(",12.34,"));
+    let (detail, summary) = alipay_statement_files(&m, &url, today).await;
+    assert!(
+        detail.starts_with("#支付宝业务明细查询\n#账号：["),
+        "{detail}"
+    );
+    assert!(detail.contains("#-----------------------------------------业务明细列表结束"));
+    let rows: Vec<&str> = detail.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(rows.len(), 2, "header and one trade: {detail}");
+    assert!(rows[0].starts_with(
+        "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,\
+         终端号,对方账户,订单金额（元）,商家实收（元）,"
+    ));
+    assert!(rows[1].contains(",MRS000009,交易,") && rows[1].contains(",12.34,12.34,"));
+    assert!(summary.starts_with("#支付宝业务汇总查询\n"), "{summary}");
+    assert!(summary.contains("\n合计,,1,0,12.34,12.34,"), "{summary}");
+
+    // A statement set by hand replaces the computed one, inside the archive too.
+    m.control(
+        "PUT",
+        &format!("/sim/statements/alipay/{today}"),
+        json!([{"out_trade_no": "MRX2", "transaction_id": "2026112222000000000000000002",
+                "amount": "2.00", "paid_at": Utc::now()}]),
+    )
+    .await;
+    let (detail, _) = alipay_statement_files(&m, &url, today).await;
+    assert!(
+        detail.contains(",MRX2,交易,") && !detail.contains("MRS000009"),
+        "{detail}"
+    );
 
     // A statement set by hand replaces the computed one.
     m.control(
@@ -894,4 +919,58 @@ async fn statements_carry_the_paid_orders() {
     let url = bill.json()["download_url"].as_str().unwrap().to_owned();
     let csv = m.http.get(url).send().await.unwrap().text().await.unwrap();
     assert!(csv.contains("`MRX1,") && !csv.contains("MRS000001"));
+}
+
+/// The Alipay statement behind `url`, checked to be served the way Alipay serves it: a zip
+/// (`application/oct-stream`) of two GBK CSV files whose entry names are GBK bytes without the
+/// UTF-8 flag, `{account}_{yyyyMMdd}_业务明细.csv` and `..._业务明细(汇总).csv`. Answers the
+/// decoded detail and summary texts.
+async fn alipay_statement_files(
+    m: &Merchant,
+    url: &str,
+    day: chrono::NaiveDate,
+) -> (String, String) {
+    use std::io::Read;
+    let response = m.http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/oct-stream"
+    );
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK\x03\x04"));
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).unwrap();
+    assert_eq!(archive.len(), 2);
+    let gbk = |raw: &[u8]| {
+        let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(raw);
+        assert!(!had_errors, "{raw:?} is not GBK");
+        text.into_owned()
+    };
+    let mut files = Vec::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).unwrap();
+        let raw_name = entry.name_raw().to_vec();
+        assert!(std::str::from_utf8(&raw_name).is_err(), "GBK, not UTF-8");
+        // General purpose flag bit 11 (UTF-8 names) is clear in the local header.
+        let start = usize::try_from(entry.header_start()).unwrap();
+        let flags = u16::from_le_bytes([bytes[start + 6], bytes[start + 7]]);
+        assert_eq!(flags & 0x0800, 0, "UTF-8 flag set");
+        let mut contents = Vec::new();
+        entry.read_to_end(&mut contents).unwrap();
+        assert!(std::str::from_utf8(&contents).is_err(), "GBK, not UTF-8");
+        files.push((gbk(&raw_name), gbk(&contents)));
+    }
+    let day = day.format("%Y%m%d");
+    let named = |suffix: String| {
+        files
+            .iter()
+            .find(|(name, _)| name.ends_with(&suffix))
+            .unwrap_or_else(|| panic!("no entry ending {suffix}: {files:?}"))
+            .1
+            .clone()
+    };
+    (
+        named(format!("_{day}_业务明细.csv")),
+        named(format!("_{day}_业务明细(汇总).csv")),
+    )
 }

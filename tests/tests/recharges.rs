@@ -217,6 +217,19 @@ async fn the_poller_credits_a_lost_callback_and_flags_a_failing_query() {
         o["status"] == "needs_review"
     })
     .await;
+    // Finance is alerted once, however often the query fails afterwards.
+    let admin = cluster.admin_token().await;
+    let alerts = cluster
+        .query("/api/v1/finance/alerts?kind=recharge_needs_review", &admin)
+        .await
+        .ok();
+    let alerts = alerts["items"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["out_trade_no"], created["out_trade_no"]);
+    assert_eq!(alerts[0]["amount"], "70.00");
+    assert_eq!(alerts[0]["occurrences"], 1);
+    assert_eq!(alerts[0]["operator_id"], profile["id"]);
+    assert!(alerts[0]["reason"].as_str().unwrap().contains("query"));
 }
 
 #[tokio::test]
@@ -237,6 +250,21 @@ async fn alipay_recharge_and_refused_callbacks() {
         accepted(&sim_pay(&sim, short_no, json!({"amount": "0.30"})).await),
         [false]
     );
+
+    // The verified notify with the wrong amount alerts finance; the forged one is only
+    // logged (anyone can send one).
+    let admin = cluster.admin_token().await;
+    let alerts = cluster
+        .query("/api/v1/finance/alerts", &admin)
+        .await
+        .ok();
+    let alerts = alerts["items"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["kind"], "payment_not_applied");
+    assert_eq!(alerts[0]["out_trade_no"], short_no);
+    assert_eq!(alerts[0]["amount"], "0.30");
+    assert_eq!(alerts[0]["order_status"], "pending");
+    assert!(alerts[0]["transaction_id"].as_str().is_some_and(|t| !t.is_empty()));
 
     let created = order(&cluster, &token, "alipay", "100.00").await;
     assert!(
@@ -396,7 +424,10 @@ async fn reconciliation_lists_the_missing_callback_and_the_amount_mismatch() {
         .query(&format!("/api/v1/finance/reconciliations/{run_id}"), &admin)
         .await
         .ok();
-    let mut not_matched: Vec<(String, String)> = detail["items"]
+    // The run's fields at the top, its items paged under `items` (all 3 fit the first page).
+    assert_eq!(detail["id"], run_id, "{detail}");
+    assert_eq!(detail["items"]["next_cursor"], Value::Null, "{detail}");
+    let mut not_matched: Vec<(String, String)> = detail["items"]["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -423,9 +454,10 @@ async fn reconciliation_lists_the_missing_callback_and_the_amount_mismatch() {
         )
         .await
         .ok();
-    assert_eq!(mismatches["items"].as_array().unwrap().len(), 1);
-    assert_eq!(mismatches["items"][0]["gateway_amount"], "29.00");
-    assert_eq!(mismatches["items"][0]["ledger_amount"], "30.00");
+    let mismatches = &mismatches["items"]["items"];
+    assert_eq!(mismatches.as_array().unwrap().len(), 1);
+    assert_eq!(mismatches[0]["gateway_amount"], "29.00");
+    assert_eq!(mismatches[0]["ledger_amount"], "30.00");
 
     let csv = cluster
         .query(
@@ -470,6 +502,23 @@ async fn reconciliation_lists_the_missing_callback_and_the_amount_mismatch() {
         0,
         "{run}"
     );
+
+    // Each run is a staff action: the audit log names who ran it and what it found.
+    let log = cluster
+        .query_until(
+            &format!(
+                "/api/v1/finance/audit-log?action=ReconciliationRecorded&aggregate_id={run_id}"
+            ),
+            &admin,
+            |d| d["items"].as_array().is_some_and(|a| a.len() == 1),
+        )
+        .await;
+    let entry = &log["items"][0];
+    assert_eq!(entry["actor_username"], "admin", "{entry}");
+    assert_eq!(entry["target"]["type"], "Reconciliation", "{entry}");
+    let summary = &entry["details"]["ReconciliationRecorded"]["summary"];
+    assert_eq!(summary["missing_in_ledger"], 1, "{entry}");
+    assert_eq!(summary["amount_mismatch"], 1, "{entry}");
 
     // Operators may not run or read reconciliations.
     let refused = cluster

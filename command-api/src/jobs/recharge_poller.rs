@@ -2,7 +2,7 @@
 //! was created (the callback may be late, lost, or never sent), and applies the answer
 //! exactly as a callback would be applied. Orders still unpaid after `close_after` are closed
 //! at the gateway and then here; a query that fails is recorded, and the order is flagged for
-//! review (with an alert line for finance) after `max_failures` in a row.
+//! review (and finance alerted: `ledger::alerts`) after `max_failures` in a row.
 //!
 //! Which orders: `payment_orders` (command side, written with `RechargeOrdered`) without an
 //! applied payment, then the operator's stream decides whether each is still open. The read
@@ -20,8 +20,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio_postgres::NoTls;
 
 use crate::ledger::Ledger;
+use crate::ledger::alerts::{AlertKind, FinanceAlert};
 use crate::ledger::recharges::{Outcome, PaymentOrder, Reporter};
-use crate::payments::{Gateways, TradeState};
+use crate::payments::{Gateways, Notification, TradeState};
 use crate::store::StoreError;
 
 /// Advisory lock key of the poller (any constant unique among our advisory locks).
@@ -93,10 +94,16 @@ pub async fn poll_once(
                 {
                     Ok(true) => {
                         report.needs_review += 1;
-                        tracing::error!(alert = "finance", out_trade_no = %order.out_trade_no,
-                                        operator_id = %order.operator_id, amount = %order.amount,
-                                        channel = order.channel.as_str(), %error,
-                                        "recharge order needs review: the gateway query keeps failing");
+                        let alert = FinanceAlert {
+                            kind: AlertKind::RechargeNeedsReview,
+                            channel: order.channel,
+                            out_trade_no: order.out_trade_no.clone(),
+                            transaction_id: None,
+                            operator_id: Some(order.operator_id),
+                            amount: Some(order.amount),
+                            reason: format!("the gateway query keeps failing: {error}"),
+                        };
+                        ledger.alert_finance(alert, now).await;
                     }
                     Ok(false) => {}
                     Err(e) => tracing::warn!(out_trade_no = %order.out_trade_no,
@@ -135,8 +142,13 @@ pub async fn poll_once(
             Ok(Outcome::Duplicate | Outcome::Ignored) => {}
             Ok(Outcome::Rejected(reason)) => {
                 report.not_applied += 1;
-                tracing::error!(alert = "finance", out_trade_no = %order.out_trade_no, %reason,
-                                "recharge poller: gateway result not applied");
+                let result = Notification {
+                    out_trade_no: order.out_trade_no.clone(),
+                    state,
+                };
+                let mut alert = FinanceAlert::not_applied(order.channel, &result, &reason);
+                alert.operator_id = Some(order.operator_id);
+                ledger.alert_finance(alert, now).await;
             }
             Err(error) => {
                 report.not_applied += 1;

@@ -15,6 +15,7 @@
 //! - [`recharges`]: online recharge orders and the gateways' results.
 
 pub mod admin;
+pub mod alerts;
 pub mod announcements;
 pub mod authorize;
 pub mod committer;
@@ -38,6 +39,7 @@ use ledger_core::ids::{KeyId, OperatorId};
 use ledger_core::metadata::EventMetadata;
 use ledger_core::money::Money;
 use ledger_core::operator::{Category, IssuedBy, Operator};
+use ledger_core::reconciliation::Reconciliation;
 use ledger_core::staff_account::StaffMember;
 
 use crate::accounts::password::Passwords;
@@ -124,6 +126,8 @@ pub enum SideWrite {
     /// A gateway payment applied, with `RechargeSucceeded`: a second one for the same
     /// transaction (or order) is a unique violation, so a payment is credited once.
     PaymentTransaction(recharges::AppliedPayment),
+    /// A reconciliation's summary and items, with `ReconciliationRecorded`.
+    ReconciliationRun(Box<reconciliation::StoredRun>),
     Many(Vec<SideWrite>),
 }
 
@@ -155,6 +159,7 @@ impl SideWrite {
             SideWrite::Account(new) => accounts::store::insert(client, new).await,
             SideWrite::PaymentOrder(order) => order.insert(client).await,
             SideWrite::PaymentTransaction(applied) => applied.insert(client).await,
+            SideWrite::ReconciliationRun(run) => run.insert(client).await,
             SideWrite::DisableLogin(account) => {
                 accounts::store::set_active(client, *account, false).await?;
                 accounts::sessions::revoke_all(
@@ -266,6 +271,7 @@ pub struct Ledger {
     pub apps: Streams<Application>,
     pub headset_servers: Streams<HeadsetServer>,
     pub announcements: Streams<Announcement>,
+    pub reconciliations: Streams<Reconciliation>,
     pub staff: Streams<StaffMember>,
     /// Hashes the passwords that commands set (registration, staff, changes, resets).
     pub passwords: Passwords,
@@ -299,6 +305,7 @@ impl Ledger {
             apps: Streams::default(),
             headset_servers: Streams::default(),
             announcements: Streams::default(),
+            reconciliations: Streams::default(),
             staff: Streams::default(),
             passwords,
             authorize_queues: authorize::Queues::default(),

@@ -14,6 +14,7 @@ use ledger_core::operator::{
 };
 use serde::Serialize;
 
+use super::alerts::FinanceAlert;
 use super::{Ledger, Refused, SideWrite};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::context::RequestContext;
@@ -448,13 +449,14 @@ impl Ledger {
             }
         };
         if let Outcome::Rejected(reason) = &outcome {
-            let out_trade_no = notification.as_ref().map(|n| n.out_trade_no.as_str());
-            if notification.is_some() {
+            if let Some(notification) = &notification {
                 // The gateway vouches for this result, yet it was not applied (wrong amount,
                 // unknown or closed order): money may be held at the gateway.
-                tracing::error!(alert = "finance", channel = channel.as_str(), out_trade_no,
-                                source_ip = %ctx.source_ip, %reason,
-                                "verified payment callback not applied; nothing credited");
+                self.alert_finance(
+                    FinanceAlert::not_applied(channel, notification, reason),
+                    self.now(),
+                )
+                .await;
             } else {
                 tracing::warn!(channel = channel.as_str(), source_ip = %ctx.source_ip, %reason,
                                "unverifiable payment callback refused; nothing credited");
@@ -662,9 +664,9 @@ impl Ledger {
             }
             Some(row) => {
                 let other: String = row.get(1);
-                tracing::error!(out_trade_no = %order.out_trade_no, applied = %other,
-                                again = %paid.transaction_id, alert = "finance",
-                                "a second payment for a credited recharge order");
+                tracing::warn!(out_trade_no = %order.out_trade_no, applied = %other,
+                               again = %paid.transaction_id,
+                               "a second payment for a credited recharge order");
                 Outcome::Rejected(format!("order already paid by transaction {other}"))
             }
             None => {
@@ -679,9 +681,9 @@ impl Ledger {
                 if taken.is_some() {
                     Outcome::Rejected("transaction already applied to another order".to_owned())
                 } else {
-                    tracing::error!(out_trade_no = %order.out_trade_no,
-                                    transaction_id = %paid.transaction_id, alert = "finance",
-                                    "payment reported for a closed or failed recharge order; not credited");
+                    tracing::warn!(out_trade_no = %order.out_trade_no,
+                                   transaction_id = %paid.transaction_id,
+                                   "payment reported for a closed or failed recharge order; not credited");
                     Outcome::Rejected("order is closed or failed; not credited".to_owned())
                 }
             }

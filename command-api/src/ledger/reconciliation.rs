@@ -1,6 +1,7 @@
 //! Reconciliation (issue 4, item 5): a channel's gateway statement for a Beijing day against
-//! the ledger's credits of that channel paid that day. The run and its items are derived data,
-//! written once in one transaction; the run names who asked for it.
+//! the ledger's credits of that channel paid that day. Each run is a `ReconciliationRecorded`
+//! event (its summary, and who asked: the staff audit log shows it) written in one transaction
+//! with the run's row and items.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +12,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::Ledger;
+use ledger_core::ids::ReconciliationId;
+use ledger_core::metadata::EventMetadata;
+use ledger_core::reconciliation::{ReconciliationCommand, ReconciliationSummary};
+
 use super::admin::Staff;
+use super::{Ledger, SideWrite};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::context::RequestContext;
 use crate::payments::statement::StatementLine;
@@ -223,82 +228,162 @@ impl Ledger {
         let (from, to) = beijing_day(date);
         let credits = self.credits(channel, from, to).await?;
         let items = compare(&statement, &credits);
-        let count = |kind: ItemKind| items.iter().filter(|i| i.kind == kind).count() as i32;
+        let count = |kind: ItemKind| items.iter().filter(|i| i.kind == kind).count() as u32;
         let now = self.now();
-        let run = RunView {
-            id: Uuid::now_v7(),
-            channel,
-            bill_date: date.to_string(),
-            created_by: staff.id.clone(),
-            created_at: wire::time(now),
+        let reconciliation_id = ReconciliationId::new();
+        let summary = ReconciliationSummary {
             matched: count(ItemKind::Matched),
             missing_in_ledger: count(ItemKind::MissingInLedger),
             missing_at_gateway: count(ItemKind::MissingAtGateway),
             amount_mismatch: count(ItemKind::AmountMismatch),
-            gateway_count: statement.len() as i32,
+            gateway_count: statement.len() as u32,
             gateway_total: total(statement.iter().map(|l| l.amount))?,
-            ledger_count: credits.len() as i32,
+            ledger_count: credits.len() as u32,
             ledger_total: total(credits.iter().map(|c| c.amount))?,
         };
-        let mut client = self.pool.get().await.map_err(StoreError::from)?;
-        let tx = client.transaction().await.map_err(StoreError::from)?;
-        tx.execute(
-            "INSERT INTO reconciliation_runs (id, channel, bill_date, created_by, created_at,
-                 matched, missing_in_ledger, missing_at_gateway, amount_mismatch,
-                 gateway_count, gateway_total, ledger_count, ledger_total)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            &[
-                &run.id,
-                &channel.as_str(),
-                &date,
-                &run.created_by,
-                &now,
-                &run.matched,
-                &run.missing_in_ledger,
-                &run.missing_at_gateway,
-                &run.amount_mismatch,
-                &run.gateway_count,
-                &decimal(Some(run.gateway_total)),
-                &run.ledger_count,
-                &decimal(Some(run.ledger_total)),
-            ],
+        let stored = StoredRun {
+            id: reconciliation_id,
+            channel,
+            bill_date: date,
+            created_by: staff.id.clone(),
+            created_at: now,
+            summary: summary.clone(),
+            items,
+        };
+        let view = stored.view();
+        let metadata = EventMetadata {
+            actor_id: staff.id.clone(),
+            actor_role: staff.role,
+            source_ip: ctx.source_ip.clone(),
+            request_id: ctx.request_id.clone(),
+            trace_id: ctx.trace_id.clone(),
+            occurred_at: now,
+        };
+        let command = ReconciliationCommand::Record {
+            reconciliation_id,
+            channel,
+            bill_date: date,
+            summary,
+            now,
+        };
+        self.execute(
+            &self.reconciliations,
+            &reconciliation_id.to_string(),
+            &metadata,
+            vec![command],
+            Some(SideWrite::ReconciliationRun(Box::new(stored))),
         )
-        .await
-        .map_err(StoreError::from)?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO reconciliation_items (run_id, line, kind, out_trade_no,
-                     transaction_id, gateway_amount, ledger_amount, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .await
-            .map_err(StoreError::from)?;
-        for (line, item) in items.iter().enumerate() {
-            tx.execute(
-                &insert,
+        .await?;
+        tracing::info!(run_id = %view.id, channel = channel.as_str(), %date,
+                       created_by = %staff.id, request_id = %ctx.request_id,
+                       matched = view.matched, missing_in_ledger = view.missing_in_ledger,
+                       missing_at_gateway = view.missing_at_gateway,
+                       amount_mismatch = view.amount_mismatch, "reconciliation run stored");
+        Ok(view)
+    }
+}
+
+/// A run as written beside its `ReconciliationRecorded` event.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    id: ReconciliationId,
+    channel: PaymentChannel,
+    bill_date: NaiveDate,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    summary: ReconciliationSummary,
+    items: Vec<Item>,
+}
+
+impl StoredRun {
+    fn view(&self) -> RunView {
+        let s = &self.summary;
+        RunView {
+            id: self.id.as_uuid(),
+            channel: self.channel,
+            bill_date: self.bill_date.to_string(),
+            created_by: self.created_by.clone(),
+            created_at: wire::time(self.created_at),
+            matched: s.matched as i32,
+            missing_in_ledger: s.missing_in_ledger as i32,
+            missing_at_gateway: s.missing_at_gateway as i32,
+            amount_mismatch: s.amount_mismatch as i32,
+            gateway_count: s.gateway_count as i32,
+            gateway_total: s.gateway_total,
+            ledger_count: s.ledger_count as i32,
+            ledger_total: s.ledger_total,
+        }
+    }
+
+    /// The run row, then its items in batches (one statement per batch, not per item: a
+    /// month-end statement holds thousands of trades).
+    pub(super) async fn insert(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+    ) -> Result<(), StoreError> {
+        let view = self.view();
+        client
+            .execute(
+                "INSERT INTO reconciliation_runs (id, channel, bill_date, created_by, created_at,
+                     matched, missing_in_ledger, missing_at_gateway, amount_mismatch,
+                     gateway_count, gateway_total, ledger_count, ledger_total)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 &[
-                    &run.id,
-                    &(line as i32 + 1),
-                    &item.kind.as_str(),
-                    &item.out_trade_no,
-                    &item.transaction_id,
-                    &decimal(item.gateway_amount),
-                    &decimal(item.ledger_amount),
-                    &item.detail,
+                    &view.id,
+                    &self.channel.as_str(),
+                    &self.bill_date,
+                    &self.created_by,
+                    &self.created_at,
+                    &view.matched,
+                    &view.missing_in_ledger,
+                    &view.missing_at_gateway,
+                    &view.amount_mismatch,
+                    &view.gateway_count,
+                    &decimal(Some(view.gateway_total)),
+                    &view.ledger_count,
+                    &decimal(Some(view.ledger_total)),
                 ],
             )
             .await
             .map_err(StoreError::from)?;
+        for (batch_index, batch) in self.items.chunks(ITEM_BATCH).enumerate() {
+            let first_line = (batch_index * ITEM_BATCH) as i32 + 1;
+            let lines: Vec<i32> = (0..batch.len() as i32).map(|i| first_line + i).collect();
+            let kinds: Vec<&str> = batch.iter().map(|i| i.kind.as_str()).collect();
+            let trades: Vec<&str> = batch.iter().map(|i| i.out_trade_no.as_str()).collect();
+            let transactions: Vec<Option<&str>> =
+                batch.iter().map(|i| i.transaction_id.as_deref()).collect();
+            let gateway: Vec<Option<Decimal>> =
+                batch.iter().map(|i| decimal(i.gateway_amount)).collect();
+            let ledger: Vec<Option<Decimal>> =
+                batch.iter().map(|i| decimal(i.ledger_amount)).collect();
+            let details: Vec<Option<&str>> = batch.iter().map(|i| i.detail.as_deref()).collect();
+            client
+                .execute(
+                    "INSERT INTO reconciliation_items (run_id, line, kind, out_trade_no,
+                         transaction_id, gateway_amount, ledger_amount, detail)
+                     SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[],
+                                              $6::numeric[], $7::numeric[], $8::text[])",
+                    &[
+                        &view.id,
+                        &lines,
+                        &kinds,
+                        &trades,
+                        &transactions,
+                        &gateway,
+                        &ledger,
+                        &details,
+                    ],
+                )
+                .await
+                .map_err(StoreError::from)?;
         }
-        tx.commit().await.map_err(StoreError::from)?;
-        tracing::info!(run_id = %run.id, channel = channel.as_str(), %date,
-                       created_by = %staff.id, request_id = %ctx.request_id,
-                       matched = run.matched, missing_in_ledger = run.missing_in_ledger,
-                       missing_at_gateway = run.missing_at_gateway,
-                       amount_mismatch = run.amount_mismatch, "reconciliation run stored");
-        Ok(run)
+        Ok(())
     }
 }
+
+/// Items per INSERT of a run.
+const ITEM_BATCH: usize = 1_000;
 
 #[cfg(test)]
 mod tests {

@@ -281,8 +281,8 @@ impl Alipay {
 
     /// The trade statement of the Beijing day `date`:
     /// `alipay.data.dataservice.bill.downloadurl.query` answers a short-lived URL, fetched as
-    /// is, as bytes. (Alipay's real file is a GBK CSV inside a zip; the development gateway
-    /// serves the UTF-8 CSV directly: `statement::parse_alipay_download` reads both.)
+    /// is, as bytes: a zip of GBK CSV files (the detail and its summary), as the development
+    /// gateway serves it too; `statement::parse_alipay_download` also reads a bare CSV.)
     pub async fn statement(&self, date: chrono::NaiveDate) -> Result<Vec<u8>, GatewayError> {
         let answer = self
             .call(

@@ -273,6 +273,71 @@ mod tests {
         assert_eq!(lines[0].amount, Money::parse("50.00").unwrap());
     }
 
+    /// A zip as Alipay writes it: entry names given as GBK bytes, so the UTF-8 flag (general
+    /// purpose bit 11) is clear and a reader must decode the names itself.
+    fn gbk_named_zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in files {
+            let name = gbk(name);
+            writer.start_file_with_options(options.name(&name)).unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// Each entry's raw name and whether its local header sets the UTF-8 flag.
+    fn raw_names(archive: &[u8]) -> Vec<(Vec<u8>, bool)> {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
+        (0..zip.len())
+            .map(|index| {
+                let entry = zip.by_index_raw(index).unwrap();
+                let start = usize::try_from(entry.header_start()).unwrap();
+                let flags = u16::from_le_bytes([archive[start + 6], archive[start + 7]]);
+                (entry.name_raw().to_vec(), flags & 0x0800 != 0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn alipay_zip_with_gbk_entry_names_reads_the_detail_file_by_its_decoded_name() {
+        // The summary comes first and is the larger file: only its decoded name tells it
+        // apart from the detail (the largest-CSV fallback would pick it).
+        let summary = format!("{ALIPAY_SUMMARY}{}", "#\n".repeat(2000));
+        assert!(summary.len() > ALIPAY.len());
+        let archive = gbk_named_zip_of(&[
+            (
+                "20881021234567890156_20261122_业务明细(汇总).csv",
+                gbk(&summary),
+            ),
+            ("20881021234567890156_20261122_业务明细.csv", gbk(ALIPAY)),
+        ]);
+        let names = raw_names(&archive);
+        assert_eq!(names.len(), 2);
+        for (name, utf8_flag) in &names {
+            assert!(std::str::from_utf8(name).is_err(), "GBK bytes: {name:?}");
+            assert!(!utf8_flag, "the UTF-8 flag is clear");
+        }
+        assert_eq!(
+            decode_text(&names[1].0),
+            "20881021234567890156_20261122_业务明细.csv"
+        );
+        let lines = parse_alipay_download(&archive).unwrap();
+        assert_eq!(lines, parse_alipay_statement(ALIPAY).unwrap());
+
+        // In the other order, too.
+        let archive = gbk_named_zip_of(&[
+            ("20881021234567890156_20261122_业务明细.csv", gbk(ALIPAY)),
+            (
+                "20881021234567890156_20261122_业务明细(汇总).csv",
+                gbk(&summary),
+            ),
+        ]);
+        assert_eq!(parse_alipay_download(&archive).unwrap(), lines);
+    }
+
     #[test]
     fn alipay_zip_without_the_detail_name_falls_back_to_the_largest_csv() {
         let archive = zip_of(&[

@@ -6,6 +6,7 @@
 //! Routes are registered from [`ENDPOINTS`] itself: every declared endpoint gets its handler
 //! here, and nothing is served that the table does not declare (with its access).
 
+mod alerts;
 mod announcements;
 mod applications;
 mod apps;
@@ -115,6 +116,7 @@ fn handler(path: &str) -> Option<Route> {
         "/api/v1/finance/invoices/{invoice_id}/pdf" => get().to(invoices::pdf),
         "/api/v1/finance/audit-log" => get().to(audit_log::list),
         "/api/v1/finance/recharges" => get().to(recharges::list),
+        "/api/v1/finance/alerts" => get().to(alerts::list),
         "/api/v1/finance/reconciliations" => get().to(reconciliations::list),
         "/api/v1/finance/reconciliations/{run_id}" => get().to(reconciliations::detail),
         "/api/v1/finance/reconciliations/{run_id}/export" => get().to(reconciliations::export),

@@ -1,5 +1,5 @@
-//! Reconciliation runs for finance: the list, one run with its items (optionally of one
-//! kind), and the export of a run as CSV or XLSX.
+//! Reconciliation runs for finance: the list, one run with a page of its items (optionally
+//! of one kind), and the export of a run's items as CSV or XLSX, streamed (see [`crate::export`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -9,10 +9,12 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::envelope;
 use crate::errors::ApiError;
+use crate::export::{self, Cell, Column, Export, Kind};
 use crate::params::{self, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Query};
 use crate::store::{
-    ReconciliationFilter, ReconciliationItemView, ReconciliationRunView, StoreError,
+    ReconciliationFilter, ReconciliationItemFilter, ReconciliationItemView, ReconciliationRunView,
 };
+use crate::views::Page;
 
 /// Values of `kind`.
 pub const ITEM_KINDS: &[&str] = &[
@@ -23,23 +25,44 @@ pub const ITEM_KINDS: &[&str] = &[
 ];
 const CHANNELS: &[&str] = &["wechat", "alipay"];
 const FORMATS: &[&str] = &["csv", "xlsx"];
-const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 /// The export's columns, in order.
-const COLUMNS: [&str; 7] = [
-    "line",
-    "kind",
-    "out_trade_no",
-    "transaction_id",
-    "gateway_amount",
-    "ledger_amount",
-    "detail",
+const COLUMNS: &[Column] = &[
+    Column {
+        name: "line",
+        kind: Kind::Integer,
+    },
+    Column {
+        name: "kind",
+        kind: Kind::Text,
+    },
+    Column {
+        name: "out_trade_no",
+        kind: Kind::Text,
+    },
+    Column {
+        name: "transaction_id",
+        kind: Kind::Text,
+    },
+    Column {
+        name: "gateway_amount",
+        kind: Kind::Money,
+    },
+    Column {
+        name: "ledger_amount",
+        kind: Kind::Money,
+    },
+    Column {
+        name: "detail",
+        kind: Kind::Text,
+    },
 ];
 
+/// A run: its fields, and one page of its items under `items`.
 #[derive(Serialize)]
 struct RunDetail {
     #[serde(flatten)]
     run: ReconciliationRunView,
-    items: Vec<ReconciliationItemView>,
+    items: Page<ReconciliationItemView>,
 }
 
 pub async fn list(
@@ -74,14 +97,16 @@ pub async fn detail(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let run_id: Uuid = params::path("run_id", &path)?;
-    let mut q = Query::parse(req.query_string(), &["kind"]);
-    let kind = q.one_of("kind", ITEM_KINDS);
-    let kind = q.finish(kind)?;
+    let mut q = Query::parse(req.query_string(), &["kind", "limit", "cursor"]);
+    let filter = ReconciliationItemFilter {
+        run_id,
+        kind: q.one_of("kind", ITEM_KINDS),
+        limit: q.limit(PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX),
+        after: q.cursor(),
+    };
+    let filter = q.finish(filter)?;
     let run = find(&state, run_id).await?;
-    let items = state
-        .store
-        .reconciliation_items(run_id, kind.as_deref())
-        .await?;
+    let items = state.store.reconciliation_items(&filter).await?;
     Ok(envelope::ok(RunDetail { run, items }))
 }
 
@@ -97,77 +122,37 @@ pub async fn export(
     let kind = q.one_of("kind", ITEM_KINDS);
     let (format, kind) = q.finish((format, kind))?;
     let run = find(&state, run_id).await?;
-    let items = state
-        .store
-        .reconciliation_items(run_id, kind.as_deref())
-        .await?;
-    let name = format!("reconciliation-{}-{}", run.channel, run.bill_date);
-    let failed =
-        |what: &str, e: String| ApiError::Store(StoreError::Corrupt(format!("{what}: {e}")));
-    let (body, content_type, extension) = match format.as_deref().unwrap_or("csv") {
-        "xlsx" => (
-            xlsx(&items).map_err(|e| failed("xlsx export", e.to_string()))?,
-            XLSX_TYPE,
-            "xlsx",
-        ),
-        _ => (
-            csv(&items).map_err(|e| failed("csv export", e.to_string()))?,
-            "text/csv; charset=utf-8",
-            "csv",
-        ),
+    let rows = state.store.reconciliation_item_stream(run_id, kind).await?;
+    let export = Export {
+        file_stem: format!("reconciliation-{}-{}", run.channel, run.bill_date),
+        columns: COLUMNS,
+        cells,
     };
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"{name}.{extension}\""),
-        ))
-        .body(body))
+    match format.as_deref() {
+        Some("xlsx") => Ok(export::xlsx(export, rows).await?),
+        _ => Ok(export::csv(export, rows)),
+    }
 }
 
 /// One item as the export's cells (amounts as the API writes them, empty when absent).
-fn cells(item: &ReconciliationItemView) -> [String; 7] {
-    let opt = |m: &Option<ledger_core::money::Money>| m.map(|m| m.to_string()).unwrap_or_default();
-    [
-        item.line.to_string(),
-        item.kind.clone(),
-        item.out_trade_no.clone(),
-        item.transaction_id.clone().unwrap_or_default(),
-        opt(&item.gateway_amount),
-        opt(&item.ledger_amount),
-        item.detail.clone().unwrap_or_default(),
+fn cells(item: ReconciliationItemView) -> Vec<Cell> {
+    vec![
+        Cell::Integer(item.line.into()),
+        Cell::Text(item.kind),
+        Cell::Text(item.out_trade_no),
+        Cell::text_opt(item.transaction_id),
+        Cell::money_opt(item.gateway_amount),
+        Cell::money_opt(item.ledger_amount),
+        Cell::text_opt(item.detail),
     ]
-}
-
-fn csv(items: &[ReconciliationItemView]) -> Result<Vec<u8>, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(COLUMNS)?;
-    for item in items {
-        writer.write_record(cells(item))?;
-    }
-    writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
-}
-
-fn xlsx(items: &[ReconciliationItemView]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    let mut workbook = rust_xlsxwriter::Workbook::new();
-    let sheet = workbook.add_worksheet();
-    for (col, name) in COLUMNS.iter().enumerate() {
-        sheet.write_string(0, col as u16, *name)?;
-    }
-    for (row, item) in items.iter().enumerate() {
-        for (col, cell) in cells(item).iter().enumerate() {
-            sheet.write_string(row as u32 + 1, col as u16, cell)?;
-        }
-    }
-    workbook.save_to_buffer()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use futures_util::stream;
     use ledger_core::money::Money;
+
+    use super::*;
 
     fn items() -> Vec<ReconciliationItemView> {
         vec![
@@ -192,20 +177,40 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn csv_has_a_header_and_quotes_commas() {
-        let text = String::from_utf8(csv(&items()).unwrap()).unwrap();
+    fn items_export() -> Export<ReconciliationItemView> {
+        Export {
+            file_stem: "reconciliation-wechat-2026-11-21".into(),
+            columns: COLUMNS,
+            cells,
+        }
+    }
+
+    #[tokio::test]
+    async fn csv_has_a_header_and_quotes_commas() {
+        let rows = stream::iter(items().into_iter().map(Ok));
+        let response = export::csv(items_export(), rows);
         assert_eq!(
-            text,
+            response.headers().get("content-disposition").unwrap(),
+            "attachment; filename=\"reconciliation-wechat-2026-11-21.csv\""
+        );
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
             "line,kind,out_trade_no,transaction_id,gateway_amount,ledger_amount,detail\n\
              1,amount_mismatch,MR1,42,99.00,100.00,\"a, b\"\n\
              2,missing_in_ledger,MR2,,5.00,,\n"
         );
     }
 
-    #[test]
-    fn xlsx_is_a_zip() {
-        let bytes = xlsx(&items()).unwrap();
-        assert!(bytes.starts_with(b"PK"));
+    #[tokio::test]
+    async fn xlsx_is_a_zip() {
+        let rows = stream::iter(items().into_iter().map(Ok));
+        let response = export::xlsx(items_export(), rows).await.unwrap();
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        assert!(body.starts_with(b"PK"));
     }
 }

@@ -18,6 +18,7 @@
 //! - `audit_log`: staff actions.
 //! - `audit`: the event store, per stream and in global order.
 
+mod alerts;
 mod announcements;
 mod applications;
 mod audit;
@@ -43,6 +44,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+pub use alerts::{AlertFilter, AlertView};
 pub use applications::ApplicationFilter;
 pub use audit_log::StaffActionFilter;
 pub use catalog::AppFilter;
@@ -51,7 +53,10 @@ pub use ledger::{GlobalTransactionFilter, TransactionFilter, UsageFilter};
 pub use messages::{MessageFilter, MessageRow, MessageRows};
 pub use operators::OperatorFilter;
 pub use recharges::RechargeFilter;
-pub use reconciliations::{ReconciliationFilter, ReconciliationItemView, ReconciliationRunView};
+pub use reconciliations::{
+    LineKey, ReconciliationFilter, ReconciliationItemFilter, ReconciliationItemView,
+    ReconciliationRunView,
+};
 pub use refunds::RefundFilter;
 
 use crate::cursor::{self, CursorKey, TimeIdKey};

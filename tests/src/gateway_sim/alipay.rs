@@ -318,11 +318,21 @@ struct BillQuery {
     bill_date: String,
 }
 
+/// The statement file behind `bill_download_url`: a zip archive of GBK CSV files, served as
+/// an attachment named `{account}_{yyyyMMdd}.csv.zip` with Alipay's `application/oct-stream`.
 async fn download_bill(sim: SimData, q: web::Query<BillQuery>) -> HttpResponse {
     match NaiveDate::parse_from_str(&q.bill_date, "%Y-%m-%d") {
         Ok(date) => HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .body(statement::alipay_statement(&sim, date)),
+            .content_type("application/oct-stream")
+            .insert_header((
+                "Content-Disposition",
+                format!(
+                    "attachment;filename={}_{}.csv.zip",
+                    statement::ALIPAY_ACCOUNT,
+                    date.format("%Y%m%d")
+                ),
+            ))
+            .body(statement::alipay_statement_zip(&sim, date)),
         Err(_) => HttpResponse::NotFound().body("no such bill"),
     }
 }

@@ -1,7 +1,10 @@
-//! Daily statement files in each gateway's layout (UTF-8; Alipay's real files are GBK in a
-//! zip).
+//! Daily statement files in each gateway's layout: WeChat's UTF-8 CSV, and Alipay's zip
+//! archive of two GBK CSV files (the detail and its summary) whose entry names are GBK too.
+
+use std::io::Write;
 
 use chrono::{Duration, NaiveDate, Utc};
+use zip::write::SimpleFileOptions;
 
 use super::Sim;
 use super::alipay::local_time;
@@ -84,20 +87,68 @@ fn five_decimals(milli_fen: i64) -> String {
     format!("{}.{:05}", milli_fen / 100_000, milli_fen % 100_000)
 }
 
+/// The Alipay account of the simulated merchant as the statement files name it: the partner id
+/// (`2088...`, 16 digits) followed by the account suffix `0156`, like Alipay's own examples.
+pub const ALIPAY_ACCOUNT: &str = "20881021234567890156";
+
+/// The names of the entries of the Alipay statement archive of `date`: the detail file
+/// (业务明细) and the summary file (业务明细(汇总)), as Alipay names them.
+pub fn alipay_entry_names(date: NaiveDate) -> [String; 2] {
+    let day = date.format("%Y%m%d");
+    [
+        format!("{ALIPAY_ACCOUNT}_{day}_业务明细.csv"),
+        format!("{ALIPAY_ACCOUNT}_{day}_业务明细(汇总).csv"),
+    ]
+}
+
+/// The Alipay statement of `date` as `downloadBillFile.resource` serves it: a zip archive of
+/// the detail and the summary CSV, contents and entry names GBK-encoded. Entry names are
+/// given to the writer as raw bytes, so the zip's UTF-8 flag (general purpose bit 11) stays
+/// clear, as in Alipay's archives.
+pub fn alipay_statement_zip(sim: &Sim, date: NaiveDate) -> Vec<u8> {
+    let [detail_name, summary_name] = alipay_entry_names(date);
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, text) in [
+        (detail_name, alipay_statement(sim, date)),
+        (summary_name, alipay_summary(sim, date)),
+    ] {
+        let name = gbk(&name);
+        writer
+            .start_file_with_options(options.name(&name))
+            .expect("a new entry of an in-memory archive");
+        writer
+            .write_all(&gbk(&text))
+            .expect("writing to an in-memory archive");
+    }
+    writer
+        .finish()
+        .expect("finishing an in-memory archive")
+        .into_inner()
+}
+
+/// `text` in GBK. Characters GBK lacks (none in the fixed text; perhaps in a product name)
+/// become numeric character references, as `encoding_rs` encodes them.
+fn gbk(text: &str) -> Vec<u8> {
+    encoding_rs::GBK.encode(text).0.into_owned()
+}
+
+fn alipay_day(d: NaiveDate) -> String {
+    d.format("%Y年%m月%d日").to_string()
+}
+
 /// Alipay trade statement (业务明细): `#` comment lines around a CSV table, totals at the end.
 pub fn alipay_statement(sim: &Sim, date: NaiveDate) -> String {
     let rows = sim.store.statement(Channel::Alipay, date);
-    let day = |d: NaiveDate| d.format("%Y年%m月%d日").to_string();
     let mut out = format!(
-        "#支付宝业务明细查询\n#账号：[{}]\n#起始日期：[{} 00:00:00]   终止日期：[{} 00:00:00]\n\
+        "#支付宝业务明细查询\n#账号：[{ALIPAY_ACCOUNT}]\n#起始日期：[{} 00:00:00]   终止日期：[{} 00:00:00]\n\
          #-----------------------------------------业务明细列表----------------------------------------\n\
          支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,\
          对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,\
          商家优惠（元）,券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,\
          退款批次号/请求号,服务费（元）,分润（元）,备注\n",
-        sim.config.alipay_app_id,
-        day(date),
-        day(date + Duration::days(1)),
+        alipay_day(date),
+        alipay_day(date + Duration::days(1)),
     );
     let mut total_fen = 0i64;
     for row in &rows {
@@ -126,4 +177,39 @@ pub fn alipay_statement(sim: &Sim, date: NaiveDate) -> String {
         local_time(Utc::now()),
     ));
     out
+}
+
+/// Alipay statement summary (业务明细(汇总)): per store totals (one store, unnamed here) and
+/// the 合计 row, between `#` comment lines.
+pub fn alipay_summary(sim: &Sim, date: NaiveDate) -> String {
+    let rows = sim.store.statement(Channel::Alipay, date);
+    let total_fen: i64 = rows
+        .iter()
+        .map(|row| parse_yuan(&row.amount).unwrap_or(0))
+        .sum();
+    let fee_fen: i64 = rows
+        .iter()
+        .map(|row| -(parse_yuan(&row.amount).unwrap_or(0) * 6 + 500) / 1000)
+        .sum();
+    let totals = format!(
+        "{},0,{},{},0.00,0.00,0.00,{},0.00,{}",
+        rows.len(),
+        yuan(total_fen),
+        yuan(total_fen),
+        yuan(fee_fen),
+        yuan(total_fen + fee_fen),
+    );
+    format!(
+        "#支付宝业务汇总查询\n#账号：[{ALIPAY_ACCOUNT}]\n#起始日期：[{} 00:00:00]   终止日期：[{} 00:00:00]\n\
+         #-----------------------------------------业务汇总列表----------------------------------------\n\
+         门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,\
+         商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）\n\
+         ,,{totals}\n\
+         合计,,{totals}\n\
+         #-----------------------------------------业务汇总列表结束------------------------------------\n\
+         #导出时间：[{}]\n",
+        alipay_day(date),
+        alipay_day(date + Duration::days(1)),
+        local_time(Utc::now()),
+    )
 }
