@@ -15,59 +15,8 @@ async fn cluster_with(sim: &Running) -> (Cluster, String) {
 /// Same, with more settings.
 async fn cluster_with_settings(sim: &Running, extra: &[(&str, &str)]) -> (Cluster, String) {
     let command_addr = format!("127.0.0.1:{}", free_port());
-    let keys = gateway_sim::dev_keys_dir();
-    let key = |name: &str| keys.join(name).to_string_lossy().into_owned();
-    let settings: Vec<(String, String)> = vec![
-        ("MR_COMMAND_HTTP_ADDR".into(), command_addr.clone()),
-        ("MR_WECHAT_BASE_URL".into(), sim.wechat_base_url()),
-        (
-            "MR_WECHAT_APP_ID".into(),
-            gateway_sim::DEV_WECHAT_APP_ID.into(),
-        ),
-        (
-            "MR_WECHAT_MCH_ID".into(),
-            gateway_sim::DEV_WECHAT_MCH_ID.into(),
-        ),
-        (
-            "MR_WECHAT_MERCHANT_SERIAL".into(),
-            sim.sim
-                .keys
-                .wechat_merchant
-                .serial
-                .clone()
-                .unwrap_or_default(),
-        ),
-        (
-            "MR_WECHAT_MERCHANT_KEY".into(),
-            key("wechat_merchant_key.pem"),
-        ),
-        (
-            "MR_WECHAT_PLATFORM_CERT".into(),
-            key("wechat_platform_cert.pem"),
-        ),
-        (
-            "MR_WECHAT_API_V3_KEY".into(),
-            gateway_sim::DEV_API_V3_KEY.into(),
-        ),
-        (
-            "MR_WECHAT_NOTIFY_URL".into(),
-            format!("http://{command_addr}/api/v1/payments/wechat/notify"),
-        ),
-        ("MR_ALIPAY_GATEWAY_URL".into(), sim.alipay_gateway_url()),
-        (
-            "MR_ALIPAY_APP_ID".into(),
-            gateway_sim::DEV_ALIPAY_APP_ID.into(),
-        ),
-        ("MR_ALIPAY_APP_KEY".into(), key("alipay_app_key.pem")),
-        (
-            "MR_ALIPAY_PUBLIC_KEY".into(),
-            key("alipay_gateway_public.pem"),
-        ),
-        (
-            "MR_ALIPAY_NOTIFY_URL".into(),
-            format!("http://{command_addr}/api/v1/payments/alipay/notify"),
-        ),
-    ];
+    let mut settings = sim.ledger_settings(&command_addr);
+    settings.push(("MR_COMMAND_HTTP_ADDR".into(), command_addr));
     let settings: Vec<(&str, &str)> = settings
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -254,17 +203,18 @@ async fn alipay_recharge_and_refused_callbacks() {
     // The verified notify with the wrong amount alerts finance; the forged one is only
     // logged (anyone can send one).
     let admin = cluster.admin_token().await;
-    let alerts = cluster
-        .query("/api/v1/finance/alerts", &admin)
-        .await
-        .ok();
+    let alerts = cluster.query("/api/v1/finance/alerts", &admin).await.ok();
     let alerts = alerts["items"].as_array().unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["kind"], "payment_not_applied");
     assert_eq!(alerts[0]["out_trade_no"], short_no);
     assert_eq!(alerts[0]["amount"], "0.30");
     assert_eq!(alerts[0]["order_status"], "pending");
-    assert!(alerts[0]["transaction_id"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        alerts[0]["transaction_id"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
 
     let created = order(&cluster, &token, "alipay", "100.00").await;
     assert!(

@@ -167,6 +167,38 @@ impl Running {
         format!("{}/gateway.do", self.url)
     }
 
+    /// The command-api settings that make both channels pay through this simulator, with
+    /// the notify URLs pointing at a command-api listening on `command_addr`.
+    pub fn ledger_settings(&self, command_addr: &str) -> Vec<(String, String)> {
+        let keys = dev_keys_dir();
+        let key = |name: &str| keys.join(name).to_string_lossy().into_owned();
+        let serial = self.sim.keys.wechat_merchant.serial.clone();
+        [
+            ("MR_WECHAT_BASE_URL", self.wechat_base_url()),
+            ("MR_WECHAT_APP_ID", DEV_WECHAT_APP_ID.to_owned()),
+            ("MR_WECHAT_MCH_ID", DEV_WECHAT_MCH_ID.to_owned()),
+            ("MR_WECHAT_MERCHANT_SERIAL", serial.unwrap_or_default()),
+            ("MR_WECHAT_MERCHANT_KEY", key("wechat_merchant_key.pem")),
+            ("MR_WECHAT_PLATFORM_CERT", key("wechat_platform_cert.pem")),
+            ("MR_WECHAT_API_V3_KEY", DEV_API_V3_KEY.to_owned()),
+            (
+                "MR_WECHAT_NOTIFY_URL",
+                format!("http://{command_addr}/api/v1/payments/wechat/notify"),
+            ),
+            ("MR_ALIPAY_GATEWAY_URL", self.alipay_gateway_url()),
+            ("MR_ALIPAY_APP_ID", DEV_ALIPAY_APP_ID.to_owned()),
+            ("MR_ALIPAY_APP_KEY", key("alipay_app_key.pem")),
+            ("MR_ALIPAY_PUBLIC_KEY", key("alipay_gateway_public.pem")),
+            (
+                "MR_ALIPAY_NOTIFY_URL",
+                format!("http://{command_addr}/api/v1/payments/alipay/notify"),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
