@@ -1,4 +1,5 @@
 //! `projector run|rebuild|verify`: settings, telemetry, migrations, then the library.
+//! `projector verify-export FILE` checks an auditor's JSON Lines export offline (no database).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,11 +29,21 @@ enum Command {
     Rebuild,
     /// Check the hash chains and diff the read tables against a replay; exit 1 on any difference.
     Verify,
+    /// Check a stream's JSON Lines export (`/api/v1/audit/streams/…/export`) offline, without
+    /// the database; exit 1 at its first divergence.
+    VerifyExport {
+        /// The exported `.jsonl` file.
+        file: PathBuf,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    // Needs neither settings nor a database: an auditor runs it on their own machine.
+    if let Command::VerifyExport { file } = &cli.command {
+        return verify_export(file);
+    }
     let mut figment = Figment::from(Serialized::defaults(Settings::default()));
     if let Some(path) = &cli.config {
         figment = figment.merge(Toml::file_exact(path));
@@ -75,6 +86,7 @@ async fn main() -> anyhow::Result<ExitCode> {
                 report.events_per_second()
             );
         }
+        Command::VerifyExport { .. } => unreachable!("dispatched before connecting"),
         Command::Verify => {
             let report = projector::verify(&mut client, schema).await?;
             println!("{report}");
@@ -84,6 +96,28 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ok: N events, last sequence S, last hash H`, or where the export diverges (exit 1).
+fn verify_export(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let reader = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
+        .with_context(|| format!("open {}", file.display()))?;
+    match ledger_core::chain::verify_jsonl(reader) {
+        Ok(verified) => {
+            println!(
+                "ok: {} events, last sequence {}, last hash {}",
+                verified.events,
+                verified.last_sequence,
+                ledger_core::chain::to_hex(&verified.last_hash)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(divergence) => {
+            println!("diverges: {divergence}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -101,5 +101,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events",
         Needs(EventsRead),
     ),
+    get(
+        "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/export",
+        Needs(EventsRead),
+    ),
     get("/api/v1/audit/events", Needs(EventsRead)),
 ];

@@ -40,6 +40,10 @@ pub const FILE_CHUNK_BYTES: usize = 64 * 1024;
 /// without letting a fast database fill memory while it writes.
 pub const XLSX_CHANNEL_ROWS: usize = 1024;
 
+/// Size at which the JSON Lines buffer is sent as one body chunk (as for CSV).
+pub const NDJSON_CHUNK_BYTES: usize = 64 * 1024;
+
+pub const NDJSON_TYPE: &str = "application/x-ndjson";
 pub const CSV_TYPE: &str = "text/csv; charset=utf-8";
 pub const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -113,18 +117,22 @@ impl<T> Export<T> {
     }
 
     fn disposition(&self, extension: &str) -> (&'static str, String) {
-        assert!(
-            self.file_stem
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
-            "export file names are plain ASCII: {}",
-            self.file_stem
-        );
-        (
-            "Content-Disposition",
-            format!("attachment; filename=\"{}.{extension}\"", self.file_stem),
-        )
+        attachment(&self.file_stem, extension)
     }
+}
+
+/// The `Content-Disposition` of a download named `{file_stem}.{extension}`.
+fn attachment(file_stem: &str, extension: &str) -> (&'static str, String) {
+    assert!(
+        file_stem
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+        "export file names are plain ASCII: {file_stem}"
+    );
+    (
+        "Content-Disposition",
+        format!("attachment; filename=\"{file_stem}.{extension}\""),
+    )
 }
 
 /// Why an XLSX export could not be answered.
@@ -184,6 +192,53 @@ pub fn csv<T: 'static>(
     });
     HttpResponse::Ok()
         .content_type(CSV_TYPE)
+        .insert_header(disposition)
+        .streaming(body)
+}
+
+/// A JSON Lines download `{file_stem}.jsonl` of `lines`: one JSON value per line, sent in
+/// chunks of about [`NDJSON_CHUNK_BYTES`] as the lines arrive. As with [`csv`], an error
+/// mid-way is logged and ends the body early.
+pub fn ndjson<T: serde::Serialize + 'static>(
+    file_stem: &str,
+    lines: impl Stream<Item = Result<T, StoreError>> + Send + 'static,
+) -> HttpResponse {
+    let disposition = attachment(file_stem, "jsonl");
+    let file_stem = file_stem.to_owned();
+    let state = (Box::pin(lines) as Rows<T>, false);
+    let body = stream::unfold(state, move |(mut lines, done)| {
+        let file_stem = file_stem.clone();
+        async move {
+            if done {
+                return None;
+            }
+            let mut buffer = Vec::with_capacity(NDJSON_CHUNK_BYTES);
+            let mut done = false;
+            while buffer.len() < NDJSON_CHUNK_BYTES {
+                match lines.next().await {
+                    Some(Ok(line)) => {
+                        serde_json::to_writer(&mut buffer, &line)
+                            .expect("export lines serialize to JSON");
+                        buffer.push(b'\n');
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, file = %file_stem, "jsonl export ended early");
+                        return Some((Err(std::io::Error::other(e)), (lines, true)));
+                    }
+                    None => {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            if buffer.is_empty() {
+                return None;
+            }
+            Some((Ok(Bytes::from(buffer)), (lines, done)))
+        }
+    });
+    HttpResponse::Ok()
+        .content_type(NDJSON_TYPE)
         .insert_header(disposition)
         .streaming(body)
 }

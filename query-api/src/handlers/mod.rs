@@ -122,6 +122,7 @@ fn handler(path: &str) -> Option<Route> {
         "/api/v1/finance/reconciliations/{run_id}/export" => get().to(reconciliations::export),
         // The event store.
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events" => get().to(audit::stream),
+        "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/export" => get().to(audit::export),
         "/api/v1/audit/events" => get().to(audit::feed),
         _ => return None,
     })

@@ -1,8 +1,11 @@
 //! The event store as auditors see it: one stream by sequence, or everything by position.
 
-use ledger_core::chain;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::{Stream, StreamExt, stream};
+use ledger_core::chain::{self, ExportedEvent};
 use serde_json::value::RawValue;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::{Store, StoreError};
 use crate::views::{EventView, FeedPage, StreamPage, Time};
@@ -47,7 +50,73 @@ fn event_view(row: &Row) -> Result<EventView, StoreError> {
     })
 }
 
+/// One stored event as an export line: payload and metadata stay the exact stored texts (the
+/// chain covers those bytes).
+fn exported_event(row: &Row) -> Result<ExportedEvent, StoreError> {
+    let hash: Vec<u8> = row.try_get("hash")?;
+    let recorded_at: DateTime<Utc> = row.try_get("recorded_at")?;
+    Ok(ExportedEvent {
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        position: row.try_get("position")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+        hash: chain::to_hex(&hash),
+        recorded_at: recorded_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+    })
+}
+
 impl Store {
+    /// Every event of one stream in sequence order, streamed from the database (one query,
+    /// within the pool's statement timeout: fine for one stream); `None` when the stream has
+    /// no event at all. `payload` and `metadata` are read as stored (`::text`, not
+    /// re-serialized), so the export verifies against the chain.
+    pub async fn stream_export(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<
+        Option<impl Stream<Item = Result<ExportedEvent, StoreError>> + Send + 'static>,
+        StoreError,
+    > {
+        let client = self.client().await?;
+        let exists = client
+            .prepare_cached(
+                "SELECT 1 FROM public.events WHERE aggregate_type = $1 AND aggregate_id = $2 LIMIT 1",
+            )
+            .await?;
+        if client
+            .query_opt(&exists, &[&aggregate_type, &aggregate_id])
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM public.events
+             WHERE aggregate_type = $1 AND aggregate_id = $2
+             ORDER BY sequence"
+        );
+        let stmt = client.prepare_cached(&sql).await?;
+        let params: [&(dyn ToSql + Sync); 2] = [&aggregate_type, &aggregate_id];
+        let rows = client.query_raw(&stmt, params).await?;
+        // The client rides along with the rows: its connection goes back to the pool when the
+        // stream ends or is dropped (the client went away), not before.
+        Ok(Some(stream::unfold(
+            (client, Box::pin(rows)),
+            |(client, mut rows)| async move {
+                let row = rows.next().await?;
+                let event = row
+                    .map_err(StoreError::from)
+                    .and_then(|row| exported_event(&row));
+                Some((event, (client, rows)))
+            },
+        )))
+    }
+
     /// Events of one stream from `from_sequence` on, in sequence order. Sequences of a stream
     /// have no gaps, so `next_from_sequence` is simply one past the last returned. `None` when
     /// the stream has no event at all.
