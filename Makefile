@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mrledger-target
 # CI reports every failing test; locally the first failure stops the run.
 NEXTEST_FLAGS ?= $(if $(CI),--no-fail-fast,)
 
-.PHONY: help run stop logs test check fmt clippy bench services clean-test-dbs sim
+.PHONY: help run stop logs test check fmt clippy bench bench-replay bench-export bench-sse services clean-test-dbs sim
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,15 @@ clippy: ## lint like CI does
 bench: ## run the benchmarks (deploy/bench/run.sh)
 	@test -f deploy/bench/run.sh || { echo "deploy/bench/run.sh does not exist yet" >&2; exit 1; }
 	@bash deploy/bench/run.sh
+
+bench-replay: ## time projector rebuild and verify on a 300k-event history (deploy/bench/replay.sh)
+	@bash deploy/bench/replay.sh
+
+bench-export: ## time CSV and XLSX exports of 100k usage records and transactions (deploy/bench/export.sh)
+	@bash deploy/bench/export.sh
+
+bench-sse: ## open 5,000 idle SSE connections on one query-api and time a broadcast (deploy/bench/sse.sh)
+	@bash deploy/bench/sse.sh
 
 clean-test-dbs: ## drop mr_test_* databases left by interrupted tests (ALL=1: templates too)
 	@bash deploy/dev/clean-test-dbs.sh

@@ -46,10 +46,16 @@ pub enum Scope {
     StaffRead,
     /// Staff accounts: create, change role, disable.
     StaffWrite,
+    /// Statistics across every operator: the analyst's dashboards and their exports.
+    StatsRead,
+    /// Finance reports: list and download.
+    ReportsRead,
+    /// Finance reports: generate one on demand.
+    ReportsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 18] = [
+    pub const ALL: [Scope; 21] = [
         Scope::OwnRead,
         Scope::OwnWrite,
         Scope::CatalogRead,
@@ -68,6 +74,9 @@ impl Scope {
         Scope::EventsRead,
         Scope::StaffRead,
         Scope::StaffWrite,
+        Scope::StatsRead,
+        Scope::ReportsRead,
+        Scope::ReportsWrite,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -90,6 +99,9 @@ impl Scope {
             Scope::EventsRead => "events:read",
             Scope::StaffRead => "staff:read",
             Scope::StaffWrite => "staff:write",
+            Scope::StatsRead => "stats:read",
+            Scope::ReportsRead => "reports:read",
+            Scope::ReportsWrite => "reports:write",
         }
     }
 }
@@ -122,6 +134,9 @@ const SUPER_ADMIN: &[Scope] = &[
     S::EventsRead,
     S::StaffRead,
     S::StaffWrite,
+    S::StatsRead,
+    S::ReportsRead,
+    S::ReportsWrite,
 ];
 
 /// Runs the catalog and the operators; no money decisions, no audit log.
@@ -133,6 +148,7 @@ const ADMIN: &[Scope] = &[
     S::ApplicationsReview,
     S::AnnouncementsWrite,
     S::LedgerRead,
+    S::StatsRead,
 ];
 
 /// Reviews refunds and invoices (the checker of maker-checker).
@@ -145,6 +161,9 @@ const FINANCE_SPECIALIST: &[Scope] = &[
     S::InvoicesRead,
     S::InvoicesReview,
     S::AuditLogRead,
+    S::StatsRead,
+    S::ReportsRead,
+    S::ReportsWrite,
 ];
 
 /// A specialist who may also record bank transfers.
@@ -158,6 +177,9 @@ const FINANCE_MANAGER: &[Scope] = &[
     S::InvoicesRead,
     S::InvoicesReview,
     S::AuditLogRead,
+    S::StatsRead,
+    S::ReportsRead,
+    S::ReportsWrite,
 ];
 
 /// Reads everything money-related and the history; changes nothing.
@@ -169,6 +191,8 @@ const FINANCE_AUDITOR: &[Scope] = &[
     S::InvoicesRead,
     S::AuditLogRead,
     S::EventsRead,
+    S::StatsRead,
+    S::ReportsRead,
 ];
 
 /// Global statistics over the catalog, operators and money; changes nothing.
@@ -177,6 +201,7 @@ const ANALYST: &[Scope] = &[
     S::OperatorsRead,
     S::LedgerRead,
     S::EventsRead,
+    S::StatsRead,
 ];
 
 /// The role → scope matrix.

@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use crate::checkpoint::{self, EventKey};
 use crate::fold::State;
+use crate::live::LiveChanges;
 use crate::source::{self, Missing, Payload, StoredEvent, StreamId, Until};
-use crate::{Error, check_schema_name, rows, write};
+use crate::{Error, check_schema_name, rows, time_zone, write};
 
 /// Events taken from the tail per transaction: enough to amortise the round trips (about 20
 /// per batch), small enough that a batch, and the lock it holds, lasts well under a second.
@@ -54,6 +55,21 @@ pub async fn project_batch_of(
     Ok(step)
 }
 
+/// [`project_next_batch`], also handing back what the batch changed for live viewers. They
+/// are returned only once the transaction committed, so nothing uncommitted is published.
+pub async fn project_next_batch_live(
+    client: &mut Client,
+    schema: &str,
+) -> Result<(Step, LiveChanges), Error> {
+    check_schema_name(schema)?;
+    let mut live = LiveChanges::new();
+    let tx = client.transaction().await?;
+    lock(&tx).await?;
+    let step = project_observed(&tx, schema, BATCH_SIZE, Until::Horizon, Some(&mut live)).await?;
+    tx.commit().await?;
+    Ok((step, live))
+}
+
 /// Takes the projection lock until the end of the transaction.
 pub(crate) async fn lock(tx: &Transaction<'_>) -> Result<(), Error> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTION_LOCK])
@@ -69,6 +85,17 @@ pub(crate) async fn project_in(
     limit: i64,
     until: Until,
 ) -> Result<Step, Error> {
+    project_observed(tx, schema, limit, until, None).await
+}
+
+/// [`project_in`], noting in `live` (when given) what the batch changes for live viewers.
+async fn project_observed(
+    tx: &Transaction<'_>,
+    schema: &str,
+    limit: i64,
+    until: Until,
+    mut live: Option<&mut LiveChanges>,
+) -> Result<Step, Error> {
     tx.execute("SELECT set_config('search_path', $1, true)", &[&schema])
         .await?;
     if until == Until::Horizon {
@@ -80,6 +107,7 @@ pub(crate) async fn project_in(
         return Ok(Step::CaughtUp);
     };
     let count = tail.len();
+    let time_zone = time_zone::of_batch(tx).await?;
 
     let mut state = State::default();
     load_stream_heads(tx, &mut state, &tail, checkpoint.last).await?;
@@ -90,13 +118,24 @@ pub(crate) async fn project_in(
         // is not folded in memory: everything folded so far is written, then one
         // `INSERT … SELECT` over the read tables delivers it as they stand at its event.
         // Batches without fan-outs (nearly all) still write once, at the end.
-        if let Some(fan_out) = state.apply(event)? {
-            write::changes(tx, &state).await?;
+        let fan_out = state.apply(event)?;
+        if let Some(live) = live.as_deref_mut() {
+            live.record(event);
+        }
+        if let Some(fan_out) = fan_out {
+            if let Some(live) = live.as_deref_mut() {
+                live.record_messages(&state.messages);
+                live.record_fan_out(&fan_out);
+            }
+            write::changes(tx, &state, &time_zone).await?;
             state.written();
             write::fan_out(tx, &fan_out).await?;
         }
     }
-    write::changes(tx, &state).await?;
+    if let Some(live) = live {
+        live.record_messages(&state.messages);
+    }
+    write::changes(tx, &state, &time_zone).await?;
     checkpoint::advance(tx, last, count).await?;
     tracing::debug!(
         schema,

@@ -25,6 +25,18 @@ pub enum Error {
     BadRow { table: &'static str, reason: String },
     #[error("invalid read schema name {0:?}: lower-case letters, digits and _ only")]
     SchemaName(String),
+    /// The configured statistics time zone is not one PostgreSQL knows.
+    #[error("unknown time zone {0:?} (stats_time_zone): use a tz database name like Asia/Shanghai")]
+    UnknownTimeZone(String),
+    /// The read schema's statistics were cut in another zone than the configured one.
+    #[error(
+        "read schema {schema} records statistics in time zone {recorded:?}, but {configured:?} is configured: run `projector rebuild` to recompute them in the new zone"
+    )]
+    TimeZoneChanged {
+        schema: String,
+        recorded: String,
+        configured: String,
+    },
 }
 
 impl Error {

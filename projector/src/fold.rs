@@ -31,7 +31,7 @@ use crate::Error;
 use crate::rows::{
     AnnouncementRow, AppApplicationRow, AppRow, CredentialRow, GrantRow, HeadsetServerRow,
     InvoiceRow, MessageRow, OperatorRow, RechargeOrderRow, RefundRow, SiteRow, StaffActionRow,
-    StaffRow, TransactionRow, UsageRow,
+    StaffRow, TransactionRow, UsageFact, UsageRow,
 };
 use crate::source::{Payload, StoredEvent, StreamId};
 
@@ -104,6 +104,8 @@ pub(crate) struct State {
     pub recharge_orders: Rows<RechargeOrderId, RechargeOrderRow>,
     /// New rows only: a money event is applied once.
     pub transactions: Vec<TransactionRow>,
+    /// Games authorized in the batch, for the statistics tables (each counted once).
+    pub usage_facts: Vec<UsageFact>,
     /// New rows only: an announcement is published once.
     pub announcements: Vec<AnnouncementRow>,
     pub messages: Messages,
@@ -207,6 +209,7 @@ impl State {
         self.invoices.written();
         self.recharge_orders.written();
         self.transactions.clear();
+        self.usage_facts.clear();
         self.announcements.clear();
         self.messages.clear();
         self.staff_actions.clear();
@@ -494,6 +497,14 @@ impl State {
                 if self.usage_records.contains(&key) {
                     return Err(format!("session {session_id} charged twice"));
                 }
+                self.usage_facts.push(UsageFact {
+                    operator_id: id,
+                    site_id: *site_id,
+                    app_id: *app_id,
+                    player_count: i64::from(*player_count),
+                    total_cost: *total_cost,
+                    authorized_at: *authorized_at,
+                });
                 let player_count =
                     i32::try_from(*player_count).map_err(|_| "player count out of range")?;
                 self.usage_records.insert(

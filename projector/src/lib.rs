@@ -21,7 +21,9 @@
 //! - `rows`: one struct per read table and the loading of current rows.
 //! - `write`: bulk upserts of a folded batch, read marks and fan-outs.
 //! - `tables`: names, keys and columns of the read tables.
+//! - `time_zone`: the zone statistics days are cut in, recorded per read schema.
 //! - `checkpoint`: where a read schema stands.
+//! - `live`: after each commit, what the batch changed for live viewers, published on Redis.
 //! - `run`: the tailing loop (LISTEN/NOTIFY plus a poll fallback) and graceful shutdown.
 //! - `rebuild`: replay into a fresh schema and swap.
 //! - `verify`: hash chains, read tables against a replay, balances against the events.
@@ -32,20 +34,23 @@ pub mod batch;
 pub mod checkpoint;
 pub mod error;
 mod fold;
+pub mod live;
 pub mod rebuild;
 mod rows;
 pub mod run;
 pub mod settings;
 mod source;
 mod tables;
+pub mod time_zone;
 pub mod verify;
 mod write;
 
 pub use batch::{BATCH_SIZE, PROJECTION_LOCK, Step, project_batch_of, project_next_batch};
 pub use checkpoint::Checkpoint;
 pub use error::Error;
-pub use rebuild::{RebuildReport, rebuild};
-pub use run::run;
+pub use rebuild::{RebuildReport, rebuild, rebuild_in_zone};
+pub use run::{run, run_in_zone, run_with_live};
+pub use time_zone::DEFAULT_TIME_ZONE;
 pub use verify::{VerifyReport, verify};
 
 /// Name of the live read schema.

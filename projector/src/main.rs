@@ -75,10 +75,18 @@ async fn main() -> anyhow::Result<ExitCode> {
         .context("migrations")?;
 
     let schema = settings.read_schema.as_str();
+    let time_zone = settings.stats_time_zone.as_str();
     match cli.command {
-        Command::Run => projector::run(config, schema, shutdown_signal()).await?,
+        Command::Run => {
+            let live = projector::live::LivePublisher::start(
+                settings.redis_url.expose(),
+                &settings.redis_channel,
+            )
+            .context("redis_url")?;
+            projector::run_with_live(config, schema, time_zone, live, shutdown_signal()).await?
+        }
         Command::Rebuild => {
-            let report = projector::rebuild(&mut client, schema).await?;
+            let report = projector::rebuild_in_zone(&mut client, schema, time_zone).await?;
             println!(
                 "rebuilt {schema}: {} events in {:.1?} ({} events/s)",
                 report.events,

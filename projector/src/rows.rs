@@ -115,6 +115,17 @@ pub(crate) struct TransactionRow {
     pub occurred_at: DateTime<Utc>,
 }
 
+/// One authorized game, as the statistics tables count it (added to its day's figures).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct UsageFact {
+    pub operator_id: OperatorId,
+    pub site_id: SiteId,
+    pub app_id: AppId,
+    pub player_count: i64,
+    pub total_cost: Money,
+    pub authorized_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct HeadsetServerRow {
     pub operator_id: OperatorId,

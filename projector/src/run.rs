@@ -9,7 +9,10 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
-use crate::{Error, Step, check_schema_name, project_next_batch};
+use crate::batch::project_next_batch_live;
+use crate::live::LivePublisher;
+use crate::time_zone::{self, DEFAULT_TIME_ZONE};
+use crate::{Error, Step, check_schema_name};
 
 /// Channel command-api notifies after its commits.
 pub const NOTIFY_CHANNEL: &str = "mr_events";
@@ -27,21 +30,53 @@ pub const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// commit spent more CPU projecting than charging. Far inside the 1 s lag budget.
 pub const GATHER: Duration = Duration::from_millis(20);
 
-/// Runs the projector into `schema` until `shutdown` completes.
-///
-/// Transient database errors (connection lost, serialization failure) are logged and retried
-/// on a new connection; anything else (a pair assertion, an undecodable event) stops the
-/// loop with the error, since it would fail again.
+/// Runs the projector into `schema` until `shutdown` completes, with statistics days in
+/// [`DEFAULT_TIME_ZONE`]; see [`run_in_zone`].
 pub async fn run(
     config: Config,
     schema: &str,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    run_in_zone(config, schema, DEFAULT_TIME_ZONE, shutdown).await
+}
+
+/// Runs the projector into `schema` until `shutdown` completes, cutting statistics days in
+/// `time_zone`.
+///
+/// A zone PostgreSQL does not know, or a schema whose statistics were cut in another zone,
+/// stops it before anything is projected (the second needs `projector rebuild`).
+/// Transient database errors (connection lost, serialization failure) are logged and retried
+/// on a new connection; anything else (a pair assertion, an undecodable event) stops the
+/// loop with the error, since it would fail again.
+pub async fn run_in_zone(
+    config: Config,
+    schema: &str,
+    time_zone: &str,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    run_with_live(
+        config,
+        schema,
+        time_zone,
+        LivePublisher::disabled(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run_in_zone`], handing every committed batch's changes to `live` for SSE clients.
+pub async fn run_with_live(
+    config: Config,
+    schema: &str,
+    time_zone: &str,
+    live: LivePublisher,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     check_schema_name(schema)?;
     let mut shutdown = std::pin::pin!(shutdown);
     let wake = Arc::new(Notify::new());
     let listener = tokio::spawn(listen(config.clone(), Arc::clone(&wake)));
-    let result = project_until(&config, schema, &wake, &mut shutdown).await;
+    let result = project_until(&config, schema, time_zone, &wake, &live, &mut shutdown).await;
     listener.abort();
     tracing::info!("projector stopped");
     result
@@ -50,14 +85,17 @@ pub async fn run(
 async fn project_until(
     config: &Config,
     schema: &str,
+    time_zone: &str,
     wake: &Notify,
+    live: &LivePublisher,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), Error> {
     let mut client: Option<Client> = None;
     loop {
         let outcome = match client.as_mut() {
-            Some(c) if !c.is_closed() => catch_up(c, schema, shutdown).await,
-            _ => match connect(config).await {
+            Some(c) if !c.is_closed() => catch_up(c, schema, live, shutdown).await,
+            // Checked on every connection: a rebuild may have swapped in another schema.
+            _ => match connect_claiming(config, schema, time_zone).await {
                 Ok(c) => {
                     tracing::info!(schema, "projector connected");
                     client = Some(c);
@@ -96,17 +134,30 @@ async fn project_until(
 async fn catch_up(
     client: &mut Client,
     schema: &str,
+    live: &LivePublisher,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<Option<()>, Error> {
     loop {
         if (&mut *shutdown).now_or_never().is_some() {
             return Ok(Some(()));
         }
-        match project_next_batch(client, schema).await? {
-            Step::Projected(n) => tracing::debug!(schema, events = n, "batch projected"),
+        let (step, changes) = project_next_batch_live(client, schema).await?;
+        match step {
+            Step::Projected(n) => {
+                tracing::debug!(schema, events = n, "batch projected");
+                live.publish(changes);
+            }
             Step::CaughtUp => return Ok(None),
         }
     }
+}
+
+/// Connects, and checks that `schema` records `time_zone` (recording it if none yet).
+async fn connect_claiming(config: &Config, schema: &str, time_zone: &str) -> Result<Client, Error> {
+    let client = connect(config).await?;
+    time_zone::check(&client, time_zone).await?;
+    time_zone::claim(&client, schema, time_zone).await?;
+    Ok(client)
 }
 
 async fn connect(config: &Config) -> Result<Client, Error> {

@@ -34,6 +34,13 @@ pub struct Settings {
     pub read_schema: String,
     /// `tracing` filter directives (`MR_LOG_FILTER`), e.g. `info,projector=debug`.
     pub log_filter: String,
+    /// The time zone statistics days are cut in (`MR_STATS_TIME_ZONE`), a tz database name.
+    /// Changing it needs `projector rebuild`: `run` refuses a schema cut in another zone.
+    pub stats_time_zone: String,
+    /// Redis for live push (`MR_REDIS_URL`); publishing is best effort, Redis may be down.
+    pub redis_url: Secret,
+    /// The pub/sub channel committed batches' changes go to (`MR_REDIS_CHANNEL`).
+    pub redis_channel: String,
 }
 
 impl Default for Settings {
@@ -42,6 +49,9 @@ impl Default for Settings {
             database_url: Secret::new("postgres://postgres@127.0.0.1:5432/mrledger"),
             read_schema: crate::READ_SCHEMA.to_owned(),
             log_filter: "info".to_owned(),
+            stats_time_zone: crate::DEFAULT_TIME_ZONE.to_owned(),
+            redis_url: Secret::new("redis://127.0.0.1:6379"),
+            redis_channel: "mr:live".to_owned(),
         }
     }
 }

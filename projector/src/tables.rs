@@ -272,6 +272,46 @@ pub(crate) const STAFF_ACTIONS: Table = Table {
     ],
 };
 
+/// The zone the statistics' days are cut in (see `time_zone`).
+pub(crate) const STATS_SETTINGS: Table = Table {
+    name: "stats_settings",
+    key: &["singleton"],
+    columns: &["singleton", "time_zone"],
+};
+
+pub(crate) const STATS_USAGE_DAILY: Table = Table {
+    name: "stats_usage_daily",
+    key: &["operator_id", "day", "site_id", "app_id"],
+    columns: &[
+        "operator_id",
+        "day",
+        "site_id",
+        "app_id",
+        "sessions",
+        "player_times",
+        "spend",
+        "sessions_upto_2",
+        "sessions_3_4",
+        "sessions_5_8",
+        "sessions_9_plus",
+    ],
+};
+
+pub(crate) const STATS_MONEY_DAILY: Table = Table {
+    name: "stats_money_daily",
+    key: &["operator_id", "day"],
+    columns: &[
+        "operator_id",
+        "day",
+        "recharged",
+        "recharges",
+        "charged",
+        "charges",
+        "refunded",
+        "refunds",
+    ],
+};
+
 /// The checkpoint, as far as it is derived from the events (`updated_at` is wall-clock time).
 pub(crate) const CHECKPOINT: Table = Table {
     name: "checkpoint",
@@ -280,7 +320,7 @@ pub(crate) const CHECKPOINT: Table = Table {
 };
 
 /// Every table the projector fills, checkpoint first.
-pub(crate) const ALL: [Table; 17] = [
+pub(crate) const ALL: [Table; 20] = [
     CHECKPOINT,
     OPERATORS,
     CREDENTIALS,
@@ -298,6 +338,9 @@ pub(crate) const ALL: [Table; 17] = [
     ANNOUNCEMENTS,
     MESSAGES,
     STAFF_ACTIONS,
+    STATS_SETTINGS,
+    STATS_USAGE_DAILY,
+    STATS_MONEY_DAILY,
 ];
 
 #[cfg(test)]

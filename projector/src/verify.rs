@@ -12,12 +12,15 @@ use std::fmt;
 use ledger_core::chain::{self, ChainedEvent, GENESIS, Hash};
 use ledger_core::ids::OperatorId;
 use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
 use tokio_postgres::{Client, IsolationLevel};
 
-use crate::batch::{self, BATCH_SIZE};
+use crate::batch;
 use crate::checkpoint::{self, Checkpoint};
+use crate::rebuild::REPLAY_BATCH_SIZE;
 use crate::source::Until;
 use crate::tables::{self, Table};
+use crate::time_zone;
 use crate::{Error, Step, check_schema_name};
 
 /// Scratch schema of the replay; it only ever exists inside verify's transaction.
@@ -29,8 +32,8 @@ pub const MAX_REPORTED_BREAKS: usize = 100;
 /// Events fetched per round trip while checking chains (bounds memory, not the result).
 const CHAIN_FETCH: i32 = 5_000;
 
-/// The full result of a verify.
-#[derive(Debug, Clone, PartialEq)]
+/// The full result of a verify (serialized as the query API's verify answer).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerifyReport {
     pub chains: ChainReport,
     pub read: ReadReport,
@@ -43,7 +46,7 @@ impl VerifyReport {
 }
 
 /// Result of the hash-chain check.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ChainReport {
     pub events: u64,
     pub streams: u64,
@@ -59,7 +62,7 @@ impl ChainReport {
 }
 
 /// Where a stream's chain first diverges.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainBreak {
     pub aggregate_type: String,
     pub aggregate_id: String,
@@ -68,7 +71,8 @@ pub struct ChainBreak {
     pub problem: ChainProblem,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChainProblem {
     /// The stored hash is not the hash of the stored row and its predecessor.
     HashMismatch { stored: String, computed: String },
@@ -77,9 +81,10 @@ pub enum ChainProblem {
 }
 
 /// Result of the read-model check.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReadReport {
     /// The live checkpoint the replay stopped at.
+    #[serde(serialize_with = "serialize_checkpoint")]
     pub checkpoint: Checkpoint,
     /// Events replayed into the scratch schema.
     pub replayed: u64,
@@ -96,22 +101,71 @@ impl ReadReport {
 }
 
 /// Rows of one table that differ between the replay and the live schema (as JSON).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableDiff {
     pub table: &'static str,
+    /// The table's primary key columns: each sample row carries their values.
+    pub key: &'static [&'static str],
     /// Rows of the replay that the live table lacks (or has with other values).
     pub missing: i64,
     /// Rows of the live table that the replay does not produce.
     pub unexpected: i64,
+    /// Each row as its JSON text (`row_to_json`), serialized as the JSON object itself.
+    #[serde(serialize_with = "serialize_json_rows")]
     pub missing_sample: Vec<String>,
+    #[serde(serialize_with = "serialize_json_rows")]
     pub unexpected_sample: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BalanceMismatch {
     pub operator_id: OperatorId,
+    /// What the read table says.
+    #[serde(rename = "read_balance", serialize_with = "serialize_money")]
     pub balance: Decimal,
+    /// What the operator's money events add up to.
+    #[serde(rename = "expected_balance", serialize_with = "serialize_money")]
     pub recomputed: Decimal,
+}
+
+/// An amount as a string with two decimals, like every amount of the APIs (`"0.00"`, not the
+/// `"0"` an empty sum yields).
+fn serialize_money<S: Serializer>(amount: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    let mut amount = *amount;
+    amount.rescale(2);
+    s.collect_str(&amount)
+}
+
+/// A checkpoint as `{tx_id, position, events}`.
+fn serialize_checkpoint<S: Serializer>(checkpoint: &Checkpoint, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Shown {
+        tx_id: u64,
+        position: i64,
+        events: i64,
+    }
+    Shown {
+        tx_id: checkpoint.last.tx_id,
+        position: checkpoint.last.position,
+        events: checkpoint.events,
+    }
+    .serialize(s)
+}
+
+/// Rows kept as JSON texts, written out as those JSON values byte for byte (numbers keep
+/// their scale: `88.00`); a text that is not JSON, which `row_to_json` never yields, stays a
+/// string.
+fn serialize_json_rows<S: Serializer>(rows: &[String], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Row {
+        Json(Box<serde_json::value::RawValue>),
+        Text(String),
+    }
+    s.collect_seq(rows.iter().map(|row| {
+        serde_json::value::RawValue::from_string(row.clone())
+            .map_or_else(|_| Row::Text(row.clone()), Row::Json)
+    }))
 }
 
 /// Checks the hash chains, then the read schema `schema` against a replay.
@@ -231,9 +285,18 @@ pub async fn verify_read_models(client: &mut Client, schema: &str) -> Result<Rea
         &[&SCRATCH_SCHEMA],
     )
     .await?;
+    // The replay cuts statistics days in the zone the live schema recorded.
+    if let Some(zone) = time_zone::recorded(&tx, schema).await? {
+        time_zone::claim(&tx, SCRATCH_SCHEMA, &zone).await?;
+    }
     let mut replayed = 0u64;
-    while let Step::Projected(n) =
-        batch::project_in(&tx, SCRATCH_SCHEMA, BATCH_SIZE, Until::Passed(live.last)).await?
+    while let Step::Projected(n) = batch::project_in(
+        &tx,
+        SCRATCH_SCHEMA,
+        REPLAY_BATCH_SIZE,
+        Until::Passed(live.last),
+    )
+    .await?
     {
         replayed += n as u64;
     }
@@ -274,6 +337,7 @@ async fn diff_table(
     )?;
     let diff = TableDiff {
         table: table.name,
+        key: table.key,
         missing: missing.get(0),
         unexpected: unexpected.get(0),
         missing_sample: missing.get(1),

@@ -71,9 +71,70 @@ async fn messages(client: &impl GenericClient, state: &State) -> Result<(), Erro
     .await
 }
 
+/// Adds the batch's games to their days' figures (days cut in `$2`, the schema's zone):
+/// one row per operator, local day, site and app, summed onto what is there.
+const ADD_USAGE_STATS: &str = "INSERT INTO stats_usage_daily AS t \
+        SELECT f.operator_id, (f.authorized_at AT TIME ZONE $2::text)::date, f.site_id, f.app_id, \
+               count(*), sum(f.player_count), sum(f.total_cost), \
+               count(*) FILTER (WHERE f.player_count <= 2), \
+               count(*) FILTER (WHERE f.player_count BETWEEN 3 AND 4), \
+               count(*) FILTER (WHERE f.player_count BETWEEN 5 AND 8), \
+               count(*) FILTER (WHERE f.player_count >= 9) \
+        FROM json_to_recordset($1::json) AS f(operator_id uuid, site_id uuid, app_id uuid, \
+             player_count bigint, total_cost numeric, authorized_at timestamptz) \
+        GROUP BY 1, 2, 3, 4 \
+    ON CONFLICT (operator_id, day, site_id, app_id) DO UPDATE SET \
+        sessions = t.sessions + EXCLUDED.sessions, \
+        player_times = t.player_times + EXCLUDED.player_times, \
+        spend = t.spend + EXCLUDED.spend, \
+        sessions_upto_2 = t.sessions_upto_2 + EXCLUDED.sessions_upto_2, \
+        sessions_3_4 = t.sessions_3_4 + EXCLUDED.sessions_3_4, \
+        sessions_5_8 = t.sessions_5_8 + EXCLUDED.sessions_5_8, \
+        sessions_9_plus = t.sessions_9_plus + EXCLUDED.sessions_9_plus";
+
+/// Adds the batch's new money rows to their days' figures: recharges (online and staff
+/// credits), charges and refunds per operator and local day (cut in `$2`).
+const ADD_MONEY_STATS: &str = "INSERT INTO stats_money_daily AS t \
+        SELECT f.operator_id, (f.occurred_at AT TIME ZONE $2::text)::date, \
+               coalesce(sum(f.amount) FILTER (WHERE f.kind IN ('recharge', 'credit')), 0), \
+               count(*) FILTER (WHERE f.kind IN ('recharge', 'credit')), \
+               coalesce(sum(f.amount) FILTER (WHERE f.kind = 'charge'), 0), \
+               count(*) FILTER (WHERE f.kind = 'charge'), \
+               coalesce(sum(f.amount) FILTER (WHERE f.kind = 'refund'), 0), \
+               count(*) FILTER (WHERE f.kind = 'refund') \
+        FROM json_to_recordset($1::json) \
+             AS f(operator_id uuid, kind text, amount numeric, occurred_at timestamptz) \
+        WHERE f.kind IN ('recharge', 'credit', 'charge', 'refund') \
+        GROUP BY 1, 2 \
+    ON CONFLICT (operator_id, day) DO UPDATE SET \
+        recharged = t.recharged + EXCLUDED.recharged, \
+        recharges = t.recharges + EXCLUDED.recharges, \
+        charged = t.charged + EXCLUDED.charged, \
+        charges = t.charges + EXCLUDED.charges, \
+        refunded = t.refunded + EXCLUDED.refunded, \
+        refunds = t.refunds + EXCLUDED.refunds";
+
+/// Adds `rows` to the daily figures with `sql` (one of the `ADD_*_STATS` statements).
+async fn add_stats<R: Serialize + std::fmt::Debug + Sync>(
+    client: &impl GenericClient,
+    sql: &str,
+    rows: &[R],
+    time_zone: &str,
+) -> Result<(), Error> {
+    if !rows.is_empty() {
+        client.execute(sql, &[&Json(rows), &time_zone]).await?;
+    }
+    Ok(())
+}
+
 /// Writes every row the batch changed since its last write, to the schema on the current
-/// `search_path`.
-pub(crate) async fn changes(client: &impl GenericClient, state: &State) -> Result<(), Error> {
+/// `search_path`, and adds its games and money to the daily figures (days cut in
+/// `time_zone`, the one the schema records).
+pub(crate) async fn changes(
+    client: &impl GenericClient,
+    state: &State,
+    time_zone: &str,
+) -> Result<(), Error> {
     // Independent statements: sent together, PostgreSQL runs them in order on one connection.
     tokio::try_join!(
         execute(
@@ -136,6 +197,8 @@ pub(crate) async fn changes(client: &impl GenericClient, state: &State) -> Resul
             state.staff_actions.iter().collect()
         ),
         messages(client, state),
+        add_stats(client, ADD_USAGE_STATS, &state.usage_facts, time_zone),
+        add_stats(client, ADD_MONEY_STATS, &state.transactions, time_zone),
     )?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Every route of the query API and what it requires, in one table. The routes are registered
 //! from it (`handlers::configure`), the auth extractor looks each request's route up here (a
 //! route missing from the table is refused), the matrix tests walk it role by role, and
-//! docs/openapi.yaml documents it (a test checks every path and scope). All routes are `GET`.
+//! docs/openapi.yaml documents it (a test checks every path and scope). Routes are `GET`, except
+//! the few `POST`s that make something the query API itself stores or computes (finance reports).
 
 use ledger_core::access::Access::{Public, Scope as Needs};
 use ledger_core::access::Endpoint;
@@ -10,6 +11,14 @@ use ledger_core::access::Scope::*;
 const fn get(path: &'static str, access: ledger_core::access::Access) -> Endpoint {
     Endpoint {
         method: "GET",
+        path,
+        access,
+    }
+}
+
+const fn post(path: &'static str, access: ledger_core::access::Access) -> Endpoint {
+    Endpoint {
+        method: "POST",
         path,
         access,
     }
@@ -25,6 +34,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     get("/api/v1/operator/app-applications", Needs(OwnRead)),
     get("/api/v1/operator/usage-records", Needs(OwnRead)),
     get("/api/v1/operator/transactions", Needs(OwnRead)),
+    get("/api/v1/operator/usage-records/export", Needs(OwnRead)),
+    get("/api/v1/operator/transactions/export", Needs(OwnRead)),
     get("/api/v1/operator/credentials", Needs(OwnRead)),
     get("/api/v1/operator/headset-servers", Needs(OwnRead)),
     get("/api/v1/operator/refunds", Needs(OwnRead)),
@@ -35,6 +46,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     get("/api/v1/operator/messages/unread-count", Needs(OwnRead)),
     get("/api/v1/operator/recharges", Needs(OwnRead)),
     get("/api/v1/operator/recharges/{order_id}", Needs(OwnRead)),
+    // Server-Sent Events: the operator's balance, new games, unread count.
+    get("/api/v1/operator/live", Needs(OwnRead)),
+    get("/api/v1/operator/statistics/trend", Needs(OwnRead)),
+    get("/api/v1/operator/statistics/by-app", Needs(OwnRead)),
+    get("/api/v1/operator/statistics/by-site", Needs(OwnRead)),
+    get("/api/v1/operator/statistics/summary", Needs(OwnRead)),
     // Operators, for staff.
     get("/api/v1/admin/operators", Needs(OperatorsRead)),
     get(
@@ -51,6 +68,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ),
     get(
         "/api/v1/admin/operators/{operator_id}/transactions",
+        Needs(LedgerRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/usage-records/export",
+        Needs(LedgerRead),
+    ),
+    get(
+        "/api/v1/admin/operators/{operator_id}/transactions/export",
         Needs(LedgerRead),
     ),
     get(
@@ -71,6 +96,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ),
     get("/api/v1/admin/app-applications", Needs(ApplicationsReview)),
     get("/api/v1/admin/transactions", Needs(LedgerRead)),
+    get("/api/v1/admin/transactions/export", Needs(LedgerRead)),
     get("/api/v1/admin/announcements", Needs(AnnouncementsWrite)),
     get("/api/v1/admin/staff", Needs(StaffRead)),
     get("/api/v1/admin/apps", Needs(CatalogRead)),
@@ -85,6 +111,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Needs(InvoicesRead),
     ),
     get("/api/v1/finance/audit-log", Needs(AuditLogRead)),
+    // Server-Sent Events: today's money figures.
+    get("/api/v1/finance/live", Needs(LedgerRead)),
     get("/api/v1/finance/recharges", Needs(LedgerRead)),
     get("/api/v1/finance/alerts", Needs(LedgerRead)),
     get("/api/v1/finance/reconciliations", Needs(LedgerRead)),
@@ -96,6 +124,31 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/api/v1/finance/reconciliations/{run_id}/export",
         Needs(LedgerRead),
     ),
+    get("/api/v1/finance/reports", Needs(ReportsRead)),
+    post("/api/v1/finance/reports", Needs(ReportsWrite)),
+    get("/api/v1/finance/reports/{report_id}", Needs(ReportsRead)),
+    get(
+        "/api/v1/finance/reports/{report_id}/pdf",
+        Needs(ReportsRead),
+    ),
+    get(
+        "/api/v1/finance/reports/{report_id}/xlsx",
+        Needs(ReportsRead),
+    ),
+    get("/api/v1/finance/dashboard", Needs(LedgerRead)),
+    get("/api/v1/finance/top-customers", Needs(LedgerRead)),
+    // Statistics across every operator, for analysts.
+    get("/api/v1/analytics/overview", Needs(StatsRead)),
+    get("/api/v1/analytics/overview/export", Needs(StatsRead)),
+    get("/api/v1/analytics/operator-app", Needs(StatsRead)),
+    get("/api/v1/analytics/operator-app/export", Needs(StatsRead)),
+    get("/api/v1/analytics/site-time", Needs(StatsRead)),
+    get("/api/v1/analytics/site-time/export", Needs(StatsRead)),
+    get("/api/v1/analytics/player-distribution", Needs(StatsRead)),
+    get(
+        "/api/v1/analytics/player-distribution/export",
+        Needs(StatsRead),
+    ),
     // The event store.
     get(
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events",
@@ -106,4 +159,6 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Needs(EventsRead),
     ),
     get("/api/v1/audit/events", Needs(EventsRead)),
+    // Runs `projector verify` (hash chains, read tables against a replay) and reports.
+    post("/api/v1/audit/verify", Needs(EventsRead)),
 ];

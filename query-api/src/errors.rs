@@ -18,6 +18,7 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    VerifyInProgress,
     ServiceUnavailable,
     InternalError,
 }
@@ -52,6 +53,12 @@ impl ErrorCode {
                 "NOT_FOUND",
                 "资源不存在",
                 "Resource not found",
+            ),
+            ErrorCode::VerifyInProgress => (
+                StatusCode::CONFLICT,
+                "VERIFY_IN_PROGRESS",
+                "校验正在进行中，请稍后重试",
+                "A verify is already running, please retry later",
             ),
             ErrorCode::ServiceUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -100,6 +107,15 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("read failed")]
     Store(#[from] StoreError),
+    /// One verify runs at a time per instance.
+    #[error("a verify is already running")]
+    VerifyInProgress,
+    /// A dependency other than the read pool is down (logged with its cause).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A failure the caller cannot fix (logged with its cause).
+    #[error("internal: {0}")]
+    Internal(String),
     /// A route served without an entry in `ENDPOINTS`: a bug, never the caller's fault.
     #[error("route not declared")]
     RouteNotDeclared,
@@ -118,8 +134,12 @@ impl ApiError {
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden { .. } => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::VerifyInProgress => ErrorCode::VerifyInProgress,
             ApiError::Store(e) if e.is_unavailable() => ErrorCode::ServiceUnavailable,
-            ApiError::Store(_) | ApiError::RouteNotDeclared => ErrorCode::InternalError,
+            ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::Store(_) | ApiError::RouteNotDeclared | ApiError::Internal(_) => {
+                ErrorCode::InternalError
+            }
         }
     }
 
@@ -128,9 +148,12 @@ impl ApiError {
             ApiError::InvalidParams { fields } => json!({ "fields": fields }),
             ApiError::Forbidden { access } => json!({ "missing_scope": access.as_str() }),
             ApiError::NotFound(resource) => json!({ "resource": resource }),
-            ApiError::Unauthorized(_) | ApiError::Store(_) | ApiError::RouteNotDeclared => {
-                json!({})
-            }
+            ApiError::Unauthorized(_)
+            | ApiError::Store(_)
+            | ApiError::RouteNotDeclared
+            | ApiError::VerifyInProgress
+            | ApiError::Unavailable(_)
+            | ApiError::Internal(_) => json!({}),
         }
     }
 }

@@ -13,7 +13,13 @@
 //!
 //! The caller names the columns ([`Column`]) and turns each row into cells ([`Cell`]);
 //! amounts stay [`Money`] until they are written.
+//!
+//! The writers take any stream of rows. Large exports read theirs with [`keyset_batches`]:
+//! one short query per batch on the list's own keyset order, each on a pooled connection
+//! taken and given back, so no statement or connection lives as long as the download (a slow
+//! client or a long export is never cut off by the pool's `statement_timeout`).
 
+use std::future::Future;
 use std::io::Seek;
 use std::pin::Pin;
 
@@ -29,7 +35,9 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::errors::ApiError;
+use crate::params::Query;
 use crate::store::StoreError;
+use crate::views::SignedMoney;
 
 /// Size at which the CSV buffer is sent as one body chunk: large enough for few chunks, small
 /// enough that an export of any length holds about this much at a time.
@@ -39,6 +47,9 @@ pub const FILE_CHUNK_BYTES: usize = 64 * 1024;
 /// Rows in flight between the database stream and the XLSX writer: keeps the writer busy
 /// without letting a fast database fill memory while it writes.
 pub const XLSX_CHANNEL_ROWS: usize = 1024;
+/// Data rows per worksheet: a worksheet holds 1,048,576 rows, one of them the header. Longer
+/// exports continue on further worksheets, each with the header again.
+pub const XLSX_SHEET_ROWS: u32 = 1_048_575;
 
 /// Size at which the JSON Lines buffer is sent as one body chunk (as for CSV).
 pub const NDJSON_CHUNK_BYTES: usize = 64 * 1024;
@@ -72,6 +83,8 @@ pub enum Cell {
     Empty,
     Text(String),
     Money(Money),
+    /// A signed amount (a ledger movement): fits a [`Kind::Money`] column, `-12.30` in CSV.
+    SignedMoney(SignedMoney),
     Integer(i64),
     Time(DateTime<Utc>),
 }
@@ -90,7 +103,7 @@ impl Cell {
             (self, kind),
             (Cell::Empty, _)
                 | (Cell::Text(_), Kind::Text)
-                | (Cell::Money(_), Kind::Money)
+                | (Cell::Money(_) | Cell::SignedMoney(_), Kind::Money)
                 | (Cell::Integer(_), Kind::Integer)
                 | (Cell::Time(_), Kind::Time)
         )
@@ -133,6 +146,75 @@ fn attachment(file_stem: &str, extension: &str) -> (&'static str, String) {
         "Content-Disposition",
         format!("attachment; filename=\"{file_stem}.{extension}\""),
     )
+}
+
+/// The file format of a download, from its `format` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Xlsx,
+}
+
+impl FileFormat {
+    /// The values `format` takes.
+    pub const NAMES: &'static [&'static str] = &["csv", "xlsx"];
+
+    /// The `format` parameter: CSV when absent; anything else is recorded as invalid.
+    pub fn param(q: &mut Query) -> FileFormat {
+        match q.one_of("format", FileFormat::NAMES).as_deref() {
+            Some("xlsx") => FileFormat::Xlsx,
+            _ => FileFormat::Csv,
+        }
+    }
+}
+
+/// The download of `rows` in `format`.
+pub async fn respond<T: 'static>(
+    format: FileFormat,
+    export: Export<T>,
+    rows: impl Stream<Item = Result<T, StoreError>> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    match format {
+        FileFormat::Csv => Ok(csv(export, rows)),
+        FileFormat::Xlsx => Ok(xlsx(export, rows).await?),
+    }
+}
+
+/// One batch of a keyset-batched read: the rows, and the key after the last of them when
+/// more may follow (`None`: this was the last batch).
+pub struct Batch<T, K> {
+    pub rows: Vec<T>,
+    pub next: Option<K>,
+}
+
+/// The rows of `fetch` called batch after batch: first with `None` (from the start), then
+/// with each batch's `next` key, until a batch says it was the last or fails (the failure is
+/// the stream's last item). At most one batch is held at a time.
+pub fn keyset_batches<T, K, F, Fut>(
+    mut fetch: F,
+) -> impl Stream<Item = Result<T, StoreError>> + Send + 'static
+where
+    T: Send + 'static,
+    K: Send + 'static,
+    F: FnMut(Option<K>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Batch<T, K>, StoreError>> + Send + 'static,
+{
+    // `Some(after)` while batches remain; `after` is `None` before the first one.
+    let state: Option<Option<K>> = Some(None);
+    stream::unfold(state, move |state| {
+        let batch = state.map(&mut fetch);
+        async move {
+            let batch = batch?.await;
+            Some(match batch {
+                Ok(Batch { rows, next }) => {
+                    let rows = stream::iter(rows.into_iter().map(Ok)).left_stream();
+                    (rows, next.map(Some))
+                }
+                Err(e) => (stream::iter([Err(e)]).right_stream(), None),
+            })
+        }
+    })
+    .flatten()
 }
 
 /// Why an XLSX export could not be answered.
@@ -297,9 +379,20 @@ fn write_csv_field(writer: &mut csv::Writer<Vec<u8>>, cell: &Cell) -> csv::Resul
         Cell::Empty => writer.write_field(""),
         Cell::Text(text) => writer.write_field(text),
         Cell::Money(money) => writer.write_field(money.to_string()),
+        Cell::SignedMoney(amount) => writer.write_field(signed_text(amount)),
         Cell::Integer(n) => writer.write_field(n.to_string()),
         Cell::Time(t) => writer.write_field(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
     }
+}
+
+/// A signed amount as the JSON lists print it (`-50.00`, `50.00`, never `-0.00`).
+fn signed_text(amount: &SignedMoney) -> String {
+    let sign = if amount.negative && !amount.magnitude.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}{}", amount.magnitude)
 }
 
 fn csv_io(e: csv::Error) -> std::io::Error {
@@ -322,7 +415,8 @@ pub async fn xlsx<T>(
 ) -> Result<HttpResponse, ExportError> {
     let (sender, receiver) = mpsc::channel(XLSX_CHANNEL_ROWS);
     let columns = export.columns;
-    let writer = tokio::task::spawn_blocking(move || write_xlsx(columns, receiver));
+    let writer =
+        tokio::task::spawn_blocking(move || write_xlsx(columns, receiver, XLSX_SHEET_ROWS));
     let mut rows = std::pin::pin!(rows);
     let mut failed = None;
     while let Some(row) = rows.next().await {
@@ -386,6 +480,7 @@ struct Formats {
 fn write_xlsx(
     columns: &'static [Column],
     mut receiver: mpsc::Receiver<Message>,
+    sheet_rows: u32,
 ) -> Result<std::fs::File, ExportError> {
     let formats = Formats {
         header: Format::new().set_bold(),
@@ -393,17 +488,15 @@ fn write_xlsx(
         time: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
     };
     let mut workbook = Workbook::new();
-    let sheet = workbook.add_worksheet_with_constant_memory()?;
-    for (col, column) in (0u16..).zip(columns) {
-        sheet.write_string_with_format(0, col, column.name, &formats.header)?;
-        if column.kind == Kind::Time {
-            sheet.set_column_width(col, 20)?;
-        }
-    }
+    let mut sheet = add_sheet(&mut workbook, columns, &formats)?;
     let mut row: u32 = 0;
     loop {
         match receiver.blocking_recv() {
             Some(Message::Row(cells)) => {
+                if row == sheet_rows {
+                    sheet = add_sheet(&mut workbook, columns, &formats)?;
+                    row = 0;
+                }
                 row += 1;
                 for (col, cell) in (0u16..).zip(&cells) {
                     write_xlsx_cell(sheet, row, col, cell, &formats)?;
@@ -417,6 +510,23 @@ fn write_xlsx(
     workbook.save_to_writer(&mut file)?;
     file.rewind()?;
     Ok(file)
+}
+
+/// A new constant-memory worksheet with the header row; the previous one is complete (a
+/// constant-memory worksheet is written row by row and never revisited).
+fn add_sheet<'a>(
+    workbook: &'a mut Workbook,
+    columns: &'static [Column],
+    formats: &Formats,
+) -> Result<&'a mut Worksheet, XlsxError> {
+    let sheet = workbook.add_worksheet_with_constant_memory()?;
+    for (col, column) in (0u16..).zip(columns) {
+        sheet.write_string_with_format(0, col, column.name, &formats.header)?;
+        if column.kind == Kind::Time {
+            sheet.set_column_width(col, 20)?;
+        }
+    }
+    Ok(sheet)
 }
 
 fn write_xlsx_cell(
@@ -438,6 +548,19 @@ fn write_xlsx_cell(
                 .as_decimal()
                 .to_f64()
                 .expect("every decimal has a nearest double");
+            sheet.write_number_with_format(row, col, value, &formats.money)?;
+        }
+        Cell::SignedMoney(amount) => {
+            let magnitude = amount
+                .magnitude
+                .as_decimal()
+                .to_f64()
+                .expect("every decimal has a nearest double");
+            let value = if amount.negative && !amount.magnitude.is_zero() {
+                -magnitude
+            } else {
+                magnitude
+            };
             sheet.write_number_with_format(row, col, value, &formats.money)?;
         }
         Cell::Integer(n) => {
@@ -535,6 +658,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keyset_batches_ask_for_each_batch_after_the_last_key_until_a_short_one() {
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = asked.clone();
+        // Rows 0..10 in batches of 4: [0..4), [4..8), [8..10).
+        let rows = keyset_batches(move |after: Option<i64>| {
+            log.lock().unwrap().push(after);
+            let start = after.map_or(0, |last| last + 1);
+            let rows: Vec<i64> = (start..(start + 4).min(10)).collect();
+            let next = (rows.len() == 4 && start + 4 < 10).then(|| start + 3);
+            async move { Ok(Batch { rows, next }) }
+        });
+        let rows: Vec<i64> = rows.map(Result::unwrap).collect().await;
+        assert_eq!(rows, (0..10).collect::<Vec<_>>());
+        assert_eq!(*asked.lock().unwrap(), [None, Some(3), Some(7)]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_batch_is_the_last_item_of_the_rows() {
+        let rows = keyset_batches(|after: Option<i64>| async move {
+            match after {
+                None => Ok(Batch {
+                    rows: vec![1, 2],
+                    next: Some(2),
+                }),
+                Some(_) => Err(StoreError::Corrupt("second batch".into())),
+            }
+        });
+        let items: Vec<Result<i64, StoreError>> = rows.collect().await;
+        assert_eq!(items.len(), 3);
+        assert!(matches!(items[..2], [Ok(1), Ok(2)]));
+        assert!(matches!(items[2], Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn signed_amounts_read_like_the_json_lists() {
+        let amount = |negative, fen| SignedMoney {
+            negative,
+            magnitude: Money::from_fen(fen).unwrap(),
+        };
+        assert_eq!(signed_text(&amount(true, 5_000)), "-50.00");
+        assert_eq!(signed_text(&amount(false, 1_230)), "12.30");
+        assert_eq!(signed_text(&amount(true, 0)), "0.00");
+        assert!(Cell::SignedMoney(amount(true, 1)).fits(Kind::Money));
+        assert!(!Cell::SignedMoney(amount(true, 1)).fits(Kind::Text));
+    }
+
+    #[test]
+    fn csv_and_xlsx_are_chosen_by_the_format_parameter() {
+        let mut q = Query::parse("format=xlsx", &["format"]);
+        assert_eq!(FileFormat::param(&mut q), FileFormat::Xlsx);
+        let mut q = Query::parse("", &["format"]);
+        assert_eq!(FileFormat::param(&mut q), FileFormat::Csv);
+        let mut q = Query::parse("format=pdf", &["format"]);
+        FileFormat::param(&mut q);
+        assert!(matches!(
+            q.finish(()),
+            Err(ApiError::InvalidParams { fields }) if fields == ["format"]
+        ));
+    }
+
+    #[tokio::test]
     async fn xlsx_is_a_zip_of_the_announced_length() {
         let rows = stream::iter((0..3_000).map(Ok));
         let response = xlsx(export(), rows).await.unwrap();
@@ -543,6 +727,37 @@ mod tests {
             .await
             .unwrap();
         assert!(body.starts_with(b"PK"));
+    }
+
+    #[test]
+    fn rows_beyond_a_full_worksheet_continue_on_the_next_with_the_header_again() {
+        let (sender, receiver) = mpsc::channel(XLSX_CHANNEL_ROWS);
+        let rows = std::thread::spawn(move || {
+            for n in 0..2_500 {
+                sender.blocking_send(Message::Row(export().row(n))).unwrap();
+            }
+            sender.blocking_send(Message::End).unwrap();
+        });
+        let mut file = write_xlsx(COLUMNS, receiver, 1_000).unwrap();
+        rows.join().unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut sheet = |n: usize| {
+            let mut xml = String::new();
+            let name = format!("xl/worksheets/sheet{n}.xml");
+            std::io::Read::read_to_string(&mut archive.by_name(&name).unwrap(), &mut xml).unwrap();
+            xml
+        };
+        for (n, data_rows, first) in [(1, 1_000, 0), (2, 1_000, 1_000), (3, 500, 2_000)] {
+            let xml = sheet(n);
+            assert_eq!(xml.matches("<row ").count(), data_rows + 1, "sheet {n}");
+            assert!(xml.contains("<t>amount</t>"), "sheet {n} has the header");
+            assert!(
+                xml.contains(&format!("<c r=\"A2\"><v>{first}</v></c>")),
+                "sheet {n} starts at row {first}"
+            );
+        }
     }
 
     #[tokio::test]

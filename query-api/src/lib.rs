@@ -1,6 +1,10 @@
 //! The query API of MR Ledger: operators read their own account, staff and auditors read the
 //! read models (schema `read`) and the event store over HTTP. It only reads: every connection is opened read-only, and no statement
-//! here writes. What it shows may lag the ledger by the projector's lag; balances say which
+//! here writes, except for the finance reports it renders and stores (`reports`, one table).
+//! The auditors' verify (`POST /api/v1/audit/verify`) runs the projector's verify on a
+//! connection of its own that is not read only: its replay fills a scratch schema inside a
+//! transaction that always rolls back, so it leaves nothing behind.
+//! What it shows may lag the ledger by the projector's lag; balances say which
 //! event position they reflect.
 //!
 //! Start it with [`run`] (or [`build`] for a server handle); tests pass a listener on port 0
@@ -21,6 +25,10 @@
 //! - [`handlers`]: one module per area and the route table.
 //! - [`pdf`]: invoice PDFs (Chinese text without a font file).
 //! - [`export`]: CSV and XLSX downloads streamed from database rows in constant memory.
+//! - [`grpc`]: the auditors' gRPC event stream (own port, same runtime, same token checks).
+//! - [`live`]: Server-Sent Events for operators and finance, fed through Redis pub/sub.
+//! - [`reports`]: finance reports (PDF and XLSX), on demand and on a schedule; the one thing
+//!   the query API writes (`public.finance_reports`, through a pool of its own).
 
 pub mod auth;
 pub mod context;
@@ -29,10 +37,13 @@ pub mod endpoints;
 pub mod envelope;
 pub mod errors;
 pub mod export;
+pub mod grpc;
 pub mod handlers;
+pub mod live;
 pub mod messages;
 pub mod params;
 pub mod pdf;
+pub mod reports;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
@@ -48,6 +59,7 @@ use actix_web::{App, HttpServer, web};
 pub use settings::{Secret, Settings};
 
 use crate::auth::TokenVerifier;
+use crate::reports::Reports;
 use crate::store::{PoolConfigError, Store};
 
 /// What every handler shares.
@@ -62,8 +74,14 @@ pub enum StartError {
     Settings(#[from] settings::SettingsError),
     #[error(transparent)]
     Pool(#[from] PoolConfigError),
+    #[error(transparent)]
+    ReportsPool(#[from] reports::ReportsPoolError),
+    #[error(transparent)]
+    Live(#[from] live::LiveStartError),
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] grpc::GrpcStartError),
 }
 
 /// Builds the server on `listener`; it serves once awaited (or spawned) and stops through
@@ -71,13 +89,28 @@ pub enum StartError {
 /// The database is not contacted here: it may come up later (`/health/ready` tells).
 pub fn build(listener: TcpListener, settings: &Settings) -> Result<Server, StartError> {
     settings.validate()?;
+    build_with_reports(listener, settings, Reports::new(settings)?)
+}
+
+fn build_with_reports(
+    listener: TcpListener,
+    settings: &Settings,
+    reports: Reports,
+) -> Result<Server, StartError> {
+    let reports = web::Data::new(reports);
+    let verify = web::Data::new(handlers::VerifyRunner::new(settings));
     let state = web::Data::new(AppState {
         store: Store::new(settings)?,
         verifier: TokenVerifier::new(&settings.jwt_secret),
     });
+    // The SSE routes' fan-out: one Redis subscription per process.
+    let live = web::Data::new(live::LiveHub::start(settings)?);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(live.clone())
+            .app_data(reports.clone())
+            .app_data(verify.clone())
             .wrap(from_fn(context::middleware))
             .configure(handlers::configure)
             .default_service(web::to(handlers::not_found))
@@ -91,13 +124,25 @@ pub fn build(listener: TcpListener, settings: &Settings) -> Result<Server, Start
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish
-/// (up to `shutdown_timeout_seconds`).
+/// (up to `shutdown_timeout_seconds`). Runs the finance report schedule meanwhile when
+/// `reports.schedule` is on.
 pub async fn run(
     listener: TcpListener,
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), StartError> {
-    let server = build(listener, &settings)?;
+    settings.validate()?;
+    let reports = Reports::new(&settings)?;
+    let _schedule = settings.reports.schedule.then(|| {
+        AbortOnDrop(tokio::spawn(crate::reports::schedule::run_schedule(
+            reports.clone(),
+            settings.reports.schedule_interval(),
+        )))
+    });
+    let server = build_with_reports(listener, &settings, reports)?;
+    // The auditors' gRPC stream on its own port (bound before HTTP answers ready); dropped,
+    // it aborts, so an early return below stops it too.
+    let grpc = grpc::start_if_enabled(&settings).await?;
     let handle = server.handle();
     let mut server = std::pin::pin!(server);
     tokio::select! {
@@ -108,5 +153,17 @@ pub async fn run(
     let stopped = handle.stop(true);
     server.await?;
     stopped.await;
+    if let Some(grpc) = grpc {
+        grpc.stop().await;
+    }
     Ok(())
+}
+
+/// A background task stopped when the server it belongs to stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -34,6 +34,10 @@ async fn main() -> anyhow::Result<()> {
     // RUST_LOG, when set, wins: one log switch for every binary.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log_filter.clone());
     telemetry::init(&filter)?;
+    match query_api::live::open_files::raise_to_hard_limit() {
+        Ok(limits) => tracing::info!(soft = limits.soft, hard = limits.hard, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "open file limit not raised"),
+    }
     let listener = std::net::TcpListener::bind(settings.http_addr)
         .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %settings.http_addr, "query-api listening");

@@ -13,6 +13,9 @@ use serde::Deserialize;
 /// Shortest accepted JWT secret: HS256 wants a key at least as long as its hash (RFC 7518 §3.2).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
+/// The `grpc_addr` value that turns the gRPC server off (an empty value does too).
+pub const GRPC_OFF: &str = "off";
+
 /// Prefix of every environment variable the query API reads.
 pub const ENV_PREFIX: &str = "MR_";
 
@@ -22,6 +25,7 @@ pub const ENV_PREFIX: &str = "MR_";
 pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database_url"),
     ("QUERY_HTTP_ADDR", "http_addr"),
+    ("QUERY_GRPC_ADDR", "grpc_addr"),
     ("JWT_SECRET", "jwt_secret"),
     ("QUERY_HTTP_WORKERS", "http_workers"),
     ("QUERY_SHUTDOWN_TIMEOUT_SECONDS", "shutdown_timeout_seconds"),
@@ -30,6 +34,18 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("QUERY_DB_CONNECT_TIMEOUT_MS", "db_connect_timeout_ms"),
     ("QUERY_DB_STATEMENT_TIMEOUT_MS", "db_statement_timeout_ms"),
     ("QUERY_LOG", "log_filter"),
+    ("REDIS_URL", "redis_url"),
+    ("REDIS_CHANNEL", "redis_channel"),
+    ("QUERY_REPORTS_POOL_SIZE", "reports.pool_size"),
+    (
+        "QUERY_REPORTS_STATEMENT_TIMEOUT_MS",
+        "reports.statement_timeout_ms",
+    ),
+    ("QUERY_REPORTS_SCHEDULE", "reports.schedule"),
+    (
+        "QUERY_REPORTS_SCHEDULE_INTERVAL_SECONDS",
+        "reports.schedule_interval_seconds",
+    ),
 ];
 
 /// Everything the query API needs to run.
@@ -41,6 +57,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 /// |---|---|---|
 /// | `MR_DATABASE_URL` | `database_url` | `postgres://postgres@127.0.0.1:5432/mrledger` |
 /// | `MR_QUERY_HTTP_ADDR` | `http_addr` | `127.0.0.1:8081` |
+/// | `MR_QUERY_GRPC_ADDR` | `grpc_addr` | `127.0.0.1:8091` (`off` or empty: no gRPC server) |
 /// | `MR_JWT_SECRET` | `jwt_secret` | none: required, at least 32 bytes |
 /// | `MR_QUERY_HTTP_WORKERS` | `http_workers` | 2 |
 /// | `MR_QUERY_SHUTDOWN_TIMEOUT_SECONDS` | `shutdown_timeout_seconds` | 10 |
@@ -49,6 +66,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 /// | `MR_QUERY_DB_CONNECT_TIMEOUT_MS` | `db_connect_timeout_ms` | 2000 |
 /// | `MR_QUERY_DB_STATEMENT_TIMEOUT_MS` | `db_statement_timeout_ms` | 5000 |
 /// | `MR_QUERY_LOG` | `log_filter` | `info` |
+/// | `MR_REDIS_URL` | `redis_url` | `redis://127.0.0.1:6379` |
+/// | `MR_REDIS_CHANNEL` | `redis_channel` | `mr:live` |
+/// | `MR_QUERY_REPORTS_POOL_SIZE` | `reports.pool_size` | 2 |
+/// | `MR_QUERY_REPORTS_STATEMENT_TIMEOUT_MS` | `reports.statement_timeout_ms` | 120000 |
+/// | `MR_QUERY_REPORTS_SCHEDULE` | `reports.schedule` | true |
+/// | `MR_QUERY_REPORTS_SCHEDULE_INTERVAL_SECONDS` | `reports.schedule_interval_seconds` | 300 |
 ///
 /// Only the variables of [`ENV_KEYS`] are read; every other `MR_*` variable is ignored.
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +83,10 @@ pub struct Settings {
     /// Where `query-api serve` listens.
     #[serde(default = "defaults::http_addr")]
     pub http_addr: SocketAddr,
+    /// Where the auditors' gRPC event stream listens: an address, or `off` (or empty) for
+    /// none. Read it through [`Settings::grpc_addr`].
+    #[serde(default = "defaults::grpc_addr")]
+    pub grpc_addr: String,
     /// HS256 secret shared with the command API, which signs the staff tokens.
     pub jwt_secret: Secret,
     /// HTTP worker threads (one per core of the 2-core machines we run on).
@@ -83,6 +110,53 @@ pub struct Settings {
     /// `tracing_subscriber::EnvFilter` directives for the JSON logs.
     #[serde(default = "defaults::log_filter")]
     pub log_filter: String,
+    /// Redis whose pub/sub channel carries the projector's changes to SSE clients (may hold
+    /// a password). Redis may be down: live push pauses, everything else is served.
+    #[serde(default = "defaults::redis_url")]
+    pub redis_url: Secret,
+    /// The channel the projector publishes on (the same setting there).
+    #[serde(default = "defaults::redis_channel")]
+    pub redis_channel: String,
+    /// Finance reports: their own writable pool and the schedule (TOML table `[reports]`).
+    #[serde(default)]
+    pub reports: ReportSettings,
+}
+
+/// The finance reports' pool and schedule (see `crate::reports`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// Connections of the reports pool: the schedule holds one for its lock while another
+    /// reads and stores, so at least 2; reports are rare, so no more are needed.
+    pub pool_size: usize,
+    /// Statement timeout of the reports pool: a year of daily figures is read in one go.
+    pub statement_timeout_ms: u64,
+    /// Whether this instance runs the schedule (only one instance works at a time anyway).
+    pub schedule: bool,
+    /// How often the schedule looks for missing reports.
+    pub schedule_interval_seconds: u64,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            pool_size: 2,
+            statement_timeout_ms: 120_000,
+            schedule: true,
+            schedule_interval_seconds: 300,
+        }
+    }
+}
+
+impl ReportSettings {
+    /// Longest wait for a reports connection: generations queue behind each other.
+    pub fn wait_timeout(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms)
+    }
+
+    pub fn schedule_interval(&self) -> Duration {
+        Duration::from_secs(self.schedule_interval_seconds)
+    }
 }
 
 mod defaults {
@@ -93,6 +167,9 @@ mod defaults {
     }
     pub fn http_addr() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8081))
+    }
+    pub fn grpc_addr() -> String {
+        "127.0.0.1:8091".to_owned()
     }
     pub fn http_workers() -> usize {
         2
@@ -115,6 +192,12 @@ mod defaults {
     pub fn log_filter() -> String {
         "info".to_owned()
     }
+    pub fn redis_url() -> super::Secret {
+        super::Secret::new("redis://127.0.0.1:6379")
+    }
+    pub fn redis_channel() -> String {
+        "mr:live".to_owned()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +217,9 @@ impl Settings {
         Settings {
             database_url: database_url.into(),
             http_addr: defaults::http_addr(),
+            // Embedded servers (tests) open no gRPC port unless asked: a fixed port would
+            // collide between them.
+            grpc_addr: GRPC_OFF.to_owned(),
             jwt_secret,
             http_workers: defaults::http_workers(),
             shutdown_timeout_seconds: defaults::shutdown_timeout_seconds(),
@@ -142,6 +228,9 @@ impl Settings {
             db_connect_timeout_ms: defaults::db_connect_timeout_ms(),
             db_statement_timeout_ms: defaults::db_statement_timeout_ms(),
             log_filter: defaults::log_filter(),
+            redis_url: defaults::redis_url(),
+            redis_channel: defaults::redis_channel(),
+            reports: ReportSettings::default(),
         }
     }
 
@@ -180,11 +269,32 @@ impl Settings {
         if self.database_url.parse::<tokio_postgres::Config>().is_err() {
             return invalid("database_url", "not a PostgreSQL connection string");
         }
+        if self.grpc_addr().is_err() {
+            return invalid("grpc_addr", "neither an address (host:port) nor off");
+        }
+        if redis::Client::open(self.redis_url.expose()).is_err() {
+            return invalid("redis_url", "not a redis:// URL");
+        }
+        if self.redis_channel.is_empty() {
+            return invalid("redis_channel", "must not be empty");
+        }
         if self.http_workers == 0 {
             return invalid("http_workers", "must be at least 1");
         }
         if self.db_pool_size == 0 {
             return invalid("db_pool_size", "must be at least 1");
+        }
+        if self.reports.pool_size < 2 {
+            return invalid("reports.pool_size", "must be at least 2");
+        }
+        if self.reports.statement_timeout_ms == 0 {
+            return invalid("reports.statement_timeout_ms", "must be greater than 0");
+        }
+        if self.reports.schedule_interval_seconds == 0 {
+            return invalid(
+                "reports.schedule_interval_seconds",
+                "must be greater than 0",
+            );
         }
         for (field, value) in [
             ("db_wait_timeout_ms", self.db_wait_timeout_ms),
@@ -196,6 +306,15 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The gRPC listening address; `None` when the gRPC server is off.
+    pub fn grpc_addr(&self) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+        let text = self.grpc_addr.trim();
+        if text.is_empty() || text.eq_ignore_ascii_case(GRPC_OFF) {
+            return Ok(None);
+        }
+        text.parse().map(Some)
     }
 
     pub fn db_wait_timeout(&self) -> Duration {
@@ -240,6 +359,32 @@ mod tests {
             Secret::new("s3cr3t-value-that-is-long-enough!"),
         );
         assert!(!format!("{settings:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn the_grpc_address_is_an_address_or_off() {
+        let mut settings = Settings::new(
+            "postgres://x@localhost/db",
+            Secret::new("s3cr3t-value-that-is-long-enough!"),
+        );
+        assert_eq!(settings.grpc_addr().unwrap(), None);
+        settings.grpc_addr = defaults::grpc_addr();
+        assert_eq!(
+            settings.grpc_addr().unwrap(),
+            Some("127.0.0.1:8091".parse().unwrap())
+        );
+        for off in ["", " ", "off", "OFF"] {
+            settings.grpc_addr = off.to_owned();
+            assert_eq!(settings.grpc_addr().unwrap(), None, "{off:?}");
+        }
+        settings.grpc_addr = "localhost".to_owned();
+        assert!(matches!(
+            settings.validate(),
+            Err(SettingsError::Invalid {
+                field: "grpc_addr",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -12,6 +12,8 @@ use ledger_core::money::Money;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
+pub mod stats;
+
 /// A point in time, printed as RFC 3339 UTC with `Z` and only the fraction digits it needs
 /// (`2026-11-21T12:30:00Z`, `2026-11-21T12:30:00.123456Z`): exact to the stored microsecond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

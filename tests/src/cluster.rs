@@ -99,6 +99,8 @@ pub struct Cluster {
     pub db: TestDb,
     pub command: String,
     pub query: String,
+    /// The query API's gRPC endpoint (`http://127.0.0.1:port`), for the auditors' stream.
+    pub grpc: String,
     pub http: reqwest::Client,
     /// command-api, projector, query-api, in that order; then any extra command-api
     /// instances ([`Cluster::start_extra_command_api`]).
@@ -110,7 +112,7 @@ impl Cluster {
     /// Starts the services; `extra` adds or overrides `MR_*` settings.
     pub async fn start(extra: &[(&str, &str)]) -> Cluster {
         let db = TestDb::new().await;
-        let (command_port, query_port) = (free_port(), free_port());
+        let (command_port, query_port, grpc_port) = (free_port(), free_port(), free_port());
         let mut env: Vec<(String, String)> = vec![
             ("MR_DATABASE_URL".into(), db.url.clone()),
             (
@@ -131,6 +133,13 @@ impl Cluster {
                 "MR_QUERY_HTTP_ADDR".into(),
                 format!("127.0.0.1:{query_port}"),
             ),
+            (
+                "MR_QUERY_GRPC_ADDR".into(),
+                format!("127.0.0.1:{grpc_port}"),
+            ),
+            // Live push: a channel of the cluster's own, so parallel tests on the one Redis
+            // never see each other's messages.
+            ("MR_REDIS_CHANNEL".into(), format!("mr:live:{}", db.name)),
             // Cheap password hashing: the tests log in often; production keeps the defaults.
             ("MR_PASSWORD_HASH_MEMORY_KIB".into(), "1024".into()),
             ("MR_PASSWORD_HASH_ITERATIONS".into(), "1".into()),
@@ -145,6 +154,7 @@ impl Cluster {
             format!("http://{addr}")
         };
         let (command, query) = (addr("MR_COMMAND_HTTP_ADDR"), addr("MR_QUERY_HTTP_ADDR"));
+        let grpc = addr("MR_QUERY_GRPC_ADDR");
         let services = vec![
             start("command-api", &env),
             start("projector", &env),
@@ -154,6 +164,7 @@ impl Cluster {
             db,
             command,
             query,
+            grpc,
             http: reqwest::Client::new(),
             services,
             env,
@@ -180,6 +191,21 @@ impl Cluster {
         env.retain(|(k, _)| k != "MR_COMMAND_HTTP_ADDR");
         env.push(("MR_COMMAND_HTTP_ADDR".into(), addr.clone()));
         self.services.push(start("command-api", &env));
+        let base = format!("http://{addr}");
+        self.wait_ready(&base).await;
+        base
+    }
+
+    /// Starts one more query-api process on a port of its own (no gRPC server), with the
+    /// same database, Redis channel and settings (a second replica behind a load balancer),
+    /// and returns its base URL once it is ready. It lives and dies with the cluster.
+    pub async fn start_extra_query_api(&mut self) -> String {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "MR_QUERY_HTTP_ADDR" && k != "MR_QUERY_GRPC_ADDR");
+        env.push(("MR_QUERY_HTTP_ADDR".into(), addr.clone()));
+        env.push(("MR_QUERY_GRPC_ADDR".into(), "off".into()));
+        self.services.push(start("query-api", &env));
         let base = format!("http://{addr}");
         self.wait_ready(&base).await;
         base
@@ -279,5 +305,24 @@ impl Cluster {
 
     pub async fn admin_token(&self) -> String {
         self.token("staff", ADMIN_USERNAME, ADMIN_PASSWORD).await
+    }
+
+    /// The process id of query-api (e.g. to sample its memory from `/proc/<pid>/status`).
+    pub fn query_api_pid(&self) -> u32 {
+        self.services[2].0.id()
+    }
+
+    /// Runs a one-shot projector command (`rebuild`, `verify`, …) with the cluster's settings
+    /// and waits for it; the services keep running meanwhile.
+    pub async fn run_projector(&self, args: &[&str]) -> std::process::Output {
+        let mut command = tokio::process::Command::new(binary("projector"));
+        command.args(args).env("RUST_LOG", "warn");
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("projector {args:?}: {e}"))
     }
 }

@@ -203,7 +203,13 @@ async fn alipay_recharge_and_refused_callbacks() {
     // The verified notify with the wrong amount alerts finance; the forged one is only
     // logged (anyone can send one).
     let admin = cluster.admin_token().await;
-    let alerts = cluster.query("/api/v1/finance/alerts", &admin).await.ok();
+    // The alert is written with the refusal; its order status comes from the read model,
+    // which follows once the projector has caught up.
+    let alerts = cluster
+        .query_until("/api/v1/finance/alerts", &admin, |a| {
+            a["items"][0]["order_status"] == "pending"
+        })
+        .await;
     let alerts = alerts["items"].as_array().unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["kind"], "payment_not_applied");

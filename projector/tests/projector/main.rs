@@ -8,11 +8,13 @@
 //! - `workflows`: requests and reviews, staff accounts, announcements, staff actions.
 //! - `messages`: fan-outs, low-balance alerts and read marks.
 //! - `recharges`: online recharge orders, their money and their verify.
+//! - `statistics`: the daily figures against the events, batch boundaries and time zones.
 
 mod messages;
 mod projection;
 mod rebuild_verify;
 mod recharges;
 mod run_loop;
+mod statistics;
 mod support;
 mod workflows;

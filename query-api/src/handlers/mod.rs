@@ -21,7 +21,12 @@ mod own;
 mod recharges;
 mod reconciliations;
 mod refunds;
+mod reports;
 mod staff;
+mod stats;
+mod verify;
+
+pub use verify::{VerifyError, VerifyRunner};
 
 use actix_web::{HttpResponse, Route, web};
 use ledger_core::ids::OperatorId;
@@ -80,6 +85,8 @@ fn handler(path: &str) -> Option<Route> {
         "/api/v1/operator/app-applications" => get().to(applications::own),
         "/api/v1/operator/usage-records" => get().to(own::usage_records),
         "/api/v1/operator/transactions" => get().to(own::transactions),
+        "/api/v1/operator/usage-records/export" => get().to(own::usage_records_export),
+        "/api/v1/operator/transactions/export" => get().to(own::transactions_export),
         "/api/v1/operator/credentials" => get().to(own::credentials),
         "/api/v1/operator/headset-servers" => get().to(own::headset_servers),
         "/api/v1/operator/refunds" => get().to(refunds::own),
@@ -90,12 +97,23 @@ fn handler(path: &str) -> Option<Route> {
         "/api/v1/operator/messages/unread-count" => get().to(messages::unread_count),
         "/api/v1/operator/recharges" => get().to(recharges::own_list),
         "/api/v1/operator/recharges/{order_id}" => get().to(recharges::own_detail),
+        "/api/v1/operator/live" => get().to(crate::live::operator_live),
+        "/api/v1/operator/statistics/trend" => get().to(stats::own::trend),
+        "/api/v1/operator/statistics/by-app" => get().to(stats::own::by_app),
+        "/api/v1/operator/statistics/by-site" => get().to(stats::own::by_site),
+        "/api/v1/operator/statistics/summary" => get().to(stats::own::summary),
         // Operators, for staff.
         "/api/v1/admin/operators" => get().to(operators::list),
         "/api/v1/admin/operators/{operator_id}" => get().to(operators::detail),
         "/api/v1/admin/operators/{operator_id}/balance" => get().to(ledger::balance),
         "/api/v1/admin/operators/{operator_id}/usage-records" => get().to(ledger::usage_records),
         "/api/v1/admin/operators/{operator_id}/transactions" => get().to(ledger::transactions),
+        "/api/v1/admin/operators/{operator_id}/usage-records/export" => {
+            get().to(ledger::usage_records_export)
+        }
+        "/api/v1/admin/operators/{operator_id}/transactions/export" => {
+            get().to(ledger::transactions_export)
+        }
         "/api/v1/admin/operators/{operator_id}/sites" => get().to(operators::sites),
         "/api/v1/admin/operators/{operator_id}/grants" => get().to(operators::grants),
         "/api/v1/admin/operators/{operator_id}/credentials" => get().to(operators::credentials),
@@ -104,6 +122,7 @@ fn handler(path: &str) -> Option<Route> {
         }
         "/api/v1/admin/app-applications" => get().to(applications::list),
         "/api/v1/admin/transactions" => get().to(ledger::monitor),
+        "/api/v1/admin/transactions/export" => get().to(ledger::monitor_export),
         "/api/v1/admin/announcements" => get().to(announcements::list),
         "/api/v1/admin/staff" => get().to(staff::list),
         "/api/v1/admin/apps" => get().to(apps::list),
@@ -115,11 +134,29 @@ fn handler(path: &str) -> Option<Route> {
         "/api/v1/finance/invoices/{invoice_id}" => get().to(invoices::detail),
         "/api/v1/finance/invoices/{invoice_id}/pdf" => get().to(invoices::pdf),
         "/api/v1/finance/audit-log" => get().to(audit_log::list),
+        "/api/v1/finance/live" => get().to(crate::live::finance_live),
         "/api/v1/finance/recharges" => get().to(recharges::list),
         "/api/v1/finance/alerts" => get().to(alerts::list),
         "/api/v1/finance/reconciliations" => get().to(reconciliations::list),
         "/api/v1/finance/reconciliations/{run_id}" => get().to(reconciliations::detail),
         "/api/v1/finance/reconciliations/{run_id}/export" => get().to(reconciliations::export),
+        "/api/v1/finance/reports" => get().to(reports::list),
+        "/api/v1/finance/reports/{report_id}" => get().to(reports::detail),
+        "/api/v1/finance/reports/{report_id}/pdf" => get().to(reports::pdf),
+        "/api/v1/finance/reports/{report_id}/xlsx" => get().to(reports::xlsx),
+        "/api/v1/finance/dashboard" => get().to(stats::finance::dashboard),
+        "/api/v1/finance/top-customers" => get().to(stats::finance::top_customers),
+        // Statistics across every operator.
+        "/api/v1/analytics/overview" => get().to(stats::analytics::overview),
+        "/api/v1/analytics/overview/export" => get().to(stats::analytics::overview_export),
+        "/api/v1/analytics/operator-app" => get().to(stats::analytics::operator_app),
+        "/api/v1/analytics/operator-app/export" => get().to(stats::analytics::operator_app_export),
+        "/api/v1/analytics/site-time" => get().to(stats::analytics::site_time),
+        "/api/v1/analytics/site-time/export" => get().to(stats::analytics::site_time_export),
+        "/api/v1/analytics/player-distribution" => get().to(stats::analytics::player_distribution),
+        "/api/v1/analytics/player-distribution/export" => {
+            get().to(stats::analytics::player_distribution_export)
+        }
         // The event store.
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/events" => get().to(audit::stream),
         "/api/v1/audit/streams/{aggregate_type}/{aggregate_id}/export" => get().to(audit::export),
@@ -128,12 +165,34 @@ fn handler(path: &str) -> Option<Route> {
     })
 }
 
-/// Every route of [`ENDPOINTS`] (all `GET`).
+/// The handler of a declared `POST` route pattern; `None` for a pattern without one.
+fn post_handler(path: &str) -> Option<Route> {
+    let post = web::post;
+    Some(match path {
+        "/api/v1/finance/reports" => post().to(reports::generate),
+        "/api/v1/audit/verify" => post().to(verify::verify),
+        _ => return None,
+    })
+}
+
+/// The handler of a declared (method, route pattern).
+fn handler_of(method: &str, path: &str) -> Option<Route> {
+    match method {
+        "GET" => handler(path),
+        "POST" => post_handler(path),
+        _ => None,
+    }
+}
+
+/// Every route of [`ENDPOINTS`] (a path with `GET` and `POST` gets a resource per method).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for endpoint in ENDPOINTS {
-        assert_eq!(endpoint.method, "GET", "the query API only reads");
-        let route = handler(endpoint.path)
-            .unwrap_or_else(|| panic!("no handler for declared route {}", endpoint.path));
+        let route = handler_of(endpoint.method, endpoint.path).unwrap_or_else(|| {
+            panic!(
+                "no handler for declared route {} {}",
+                endpoint.method, endpoint.path
+            )
+        });
         cfg.route(endpoint.path, route);
     }
 }
@@ -148,16 +207,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_declared_route_has_a_handler_and_is_a_get() {
+    fn every_declared_route_has_a_handler() {
         for endpoint in ENDPOINTS {
-            assert_eq!(endpoint.method, "GET", "{}", endpoint.path);
-            assert!(handler(endpoint.path).is_some(), "{}", endpoint.path);
+            assert!(
+                handler_of(endpoint.method, endpoint.path).is_some(),
+                "{} {}",
+                endpoint.method,
+                endpoint.path
+            );
         }
     }
 
     #[test]
     fn routes_are_declared_once() {
-        let mut paths: Vec<&str> = ENDPOINTS.iter().map(|e| e.path).collect();
+        let mut paths: Vec<(&str, &str)> = ENDPOINTS.iter().map(|e| (e.method, e.path)).collect();
         paths.sort_unstable();
         paths.dedup();
         assert_eq!(paths.len(), ENDPOINTS.len());

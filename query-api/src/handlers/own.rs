@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 
-use super::ledger::{transaction_filter, usage_filter};
+use super::ledger::{transaction_export, transaction_filter, usage_export, usage_filter};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::envelope;
@@ -90,6 +90,26 @@ pub async fn transactions(
         .await?
         .ok_or(ApiError::NotFound("operator"))?;
     Ok(envelope::ok(page))
+}
+
+/// The usage records as a CSV or XLSX download, with the list's filters.
+pub async fn usage_records_export(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let operator_id = caller.operator_id()?;
+    usage_export(&state, operator_id, req.query_string()).await
+}
+
+/// The transactions as a CSV or XLSX download, with the list's filters.
+pub async fn transactions_export(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let operator_id = caller.operator_id()?;
+    transaction_export(&state, operator_id, req.query_string()).await
 }
 
 pub async fn credentials(

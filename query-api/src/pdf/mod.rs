@@ -9,11 +9,15 @@
 //! standard font every viewer also has. A Chinese glyph is 1 em wide (`/DW 1000`).
 //!
 //! Layout:
-//! - this module: [`Page`] (text and lines on one A4 page, and its fonts) and [`wrap`].
+//! - this module: [`Page`] (text and lines on one A4 page), [`pages_into_pdf`] (the document
+//!   of one or more pages and its fonts), [`wrap`] and [`text_width`].
 //! - [`invoice`]: [`InvoiceDocument`] and [`render_invoice`].
+//! - [`flow`]: text and simple tables that run on over as many pages as they need.
 
+pub mod flow;
 pub mod invoice;
 
+pub use flow::{Align, Column, Flow};
 pub use invoice::{InvoiceDocument, render_invoice};
 
 use lopdf::content::{Content, Operation};
@@ -93,18 +97,28 @@ impl Page {
 
     /// The finished one-page A4 document, with `title` in its document information.
     pub fn into_pdf(self, title: &str) -> Vec<u8> {
-        let mut doc = Document::with_version("1.7");
-        let pages_id = doc.new_object_id();
-        let latin_font_id = doc.add_object(dictionary! {
-            "Type" => "Font",
-            "Subtype" => "Type1",
-            "BaseFont" => "Helvetica",
-            // WinAnsi agrees with Latin-1 on every byte `runs` gives Helvetica.
-            "Encoding" => "WinAnsiEncoding",
-        });
-        let cjk_font_id = add_cjk_font(&mut doc);
+        pages_into_pdf(vec![self], title)
+    }
+}
+
+/// The finished A4 document of `pages` in order, with `title` in its document information.
+/// Every page shares the two font objects.
+pub fn pages_into_pdf(pages: Vec<Page>, title: &str) -> Vec<u8> {
+    assert!(!pages.is_empty(), "a PDF has at least one page");
+    let mut doc = Document::with_version("1.7");
+    let pages_id = doc.new_object_id();
+    let latin_font_id = doc.add_object(dictionary! {
+        "Type" => "Font",
+        "Subtype" => "Type1",
+        "BaseFont" => "Helvetica",
+        // WinAnsi agrees with Latin-1 on every byte `runs` gives Helvetica.
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let cjk_font_id = add_cjk_font(&mut doc);
+    let mut kids: Vec<Object> = Vec::with_capacity(pages.len());
+    for page in pages {
         let content = Content {
-            operations: self.operations,
+            operations: page.operations,
         };
         let content_bytes = content
             .encode()
@@ -122,30 +136,39 @@ impl Page {
             },
             "Contents" => content_id,
         });
-        doc.objects.insert(
-            pages_id,
-            Object::Dictionary(dictionary! {
-                "Type" => "Pages",
-                "Kids" => vec![page_id.into()],
-                "Count" => 1,
-            }),
-        );
-        let catalog_id = doc.add_object(dictionary! {
-            "Type" => "Catalog",
-            "Pages" => pages_id,
-        });
-        let info_id = doc.add_object(dictionary! {
-            "Title" => Object::String(text_string(title), StringFormat::Hexadecimal),
-            "Producer" => Object::string_literal("MR Ledger"),
-        });
-        doc.trailer.set("Root", catalog_id);
-        doc.trailer.set("Info", info_id);
-        doc.compress();
-        let mut bytes = Vec::new();
-        doc.save_to(&mut bytes)
-            .expect("writing a PDF into memory cannot fail");
-        bytes
+        kids.push(page_id.into());
     }
+    let count = i64::try_from(kids.len()).expect("page counts fit in i64");
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages",
+            "Kids" => kids,
+            "Count" => count,
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! {
+        "Type" => "Catalog",
+        "Pages" => pages_id,
+    });
+    let info_id = doc.add_object(dictionary! {
+        "Title" => Object::String(text_string(title), StringFormat::Hexadecimal),
+        "Producer" => Object::string_literal("MR Ledger"),
+    });
+    doc.trailer.set("Root", catalog_id);
+    doc.trailer.set("Info", info_id);
+    doc.compress();
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes)
+        .expect("writing a PDF into memory cannot fail");
+    bytes
+}
+
+/// How wide `text` is at `size` points, in points (rounded up), with the widths [`wrap`]
+/// uses: enough to right-align figures in a table column.
+pub fn text_width(text: &str, size: i64) -> i64 {
+    let units: i64 = text.chars().map(char_width).sum::<i64>() * size;
+    (units + 999) / 1000
 }
 
 /// Splits `text` into lines no wider than `width` points at `size` points. A line breaks at

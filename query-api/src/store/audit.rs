@@ -17,7 +17,7 @@ use crate::views::{EventView, FeedPage, StreamPage, Time};
 /// whose backend cannot be seen keeps the horizon below it: the check errs on the side of
 /// waiting. The same expression as the projector's tail (projector/src/source.rs), so the
 /// feed and the read models agree on what is settled.
-const HORIZON: &str = "(SELECT coalesce( \
+pub(super) const HORIZON: &str = "(SELECT coalesce( \
         (SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x \
          WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
              WHERE a.backend_xid::text::bigint = (x::text::numeric % 4294967296)::bigint \

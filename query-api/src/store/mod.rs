@@ -17,6 +17,8 @@
 //! - `announcements`, `staff`: announcements and staff accounts.
 //! - `audit_log`: staff actions.
 //! - `audit`: the event store, per stream and in global order.
+//! - `stats`: the daily statistics, summed over periods (operator, finance, analysts).
+//! - `linked_events`: the same events with their previous hash, for the gRPC stream.
 
 mod alerts;
 mod announcements;
@@ -26,6 +28,7 @@ mod audit_log;
 mod catalog;
 mod invoices;
 mod ledger;
+mod linked_events;
 mod messages;
 mod operators;
 mod recharges;
@@ -33,6 +36,7 @@ mod reconciliations;
 mod refunds;
 mod sessions;
 mod staff;
+mod stats;
 
 use std::time::Duration;
 
@@ -50,6 +54,7 @@ pub use audit_log::StaffActionFilter;
 pub use catalog::AppFilter;
 pub use invoices::{ISSUED, InvoiceFilter};
 pub use ledger::{GlobalTransactionFilter, TransactionFilter, UsageFilter};
+pub use linked_events::LinkedEvent;
 pub use messages::{MessageFilter, MessageRow, MessageRows};
 pub use operators::OperatorFilter;
 pub use recharges::RechargeFilter;
@@ -58,6 +63,7 @@ pub use reconciliations::{
     ReconciliationRunView,
 };
 pub use refunds::RefundFilter;
+pub use stats::{Bucket, DayRange, StatsClock};
 
 use crate::cursor::{self, CursorKey, TimeIdKey};
 use crate::settings::Settings;

@@ -162,7 +162,8 @@ async fn every_api_endpoint_requires_a_token() {
     let app = TestApp::spawn().await;
     let id = Uuid::now_v7();
     for endpoint in query_api::endpoints::ENDPOINTS {
-        if !endpoint.path.starts_with("/api/") {
+        // Other methods: tests/tests/access_matrix.rs calls every route with its own method.
+        if !endpoint.path.starts_with("/api/") || endpoint.method != "GET" {
             continue;
         }
         let path = endpoint

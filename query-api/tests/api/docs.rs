@@ -22,15 +22,20 @@ fn every_endpoint_is_documented_with_its_scope() {
     for endpoint in ENDPOINTS {
         let block = path_block(&spec, endpoint.path)
             .unwrap_or_else(|| panic!("{} is not in openapi.yaml", endpoint.path));
-        // The GET operation's scope: the first `x-required-scope` after `get:`.
+        // The operation's scope: the first `x-required-scope` after `get:` (`post:`, …).
+        let operation = format!("{}:", endpoint.method.to_ascii_lowercase());
         let get: Vec<&str> = block
             .iter()
-            .skip_while(|l| l.trim() != "get:")
+            .skip_while(|l| l.trim() != operation)
             .skip(1)
             .take_while(|l| !l.starts_with("    ") || l.starts_with("      "))
             .copied()
             .collect();
-        assert!(!get.is_empty(), "{}: no get operation", endpoint.path);
+        assert!(
+            !get.is_empty(),
+            "{}: no {operation} operation",
+            endpoint.path
+        );
         let scope = get
             .iter()
             .find_map(|l| l.trim().strip_prefix("x-required-scope: "));

@@ -14,4 +14,5 @@ mod messages;
 mod operators;
 mod own;
 mod recharges;
+mod stats;
 mod workflows;
