@@ -112,6 +112,12 @@ impl ApiError {
         });
         let mut response = HttpResponse::build(self.code.status());
         response.insert_header(("X-Request-ID", ctx.request_id.as_str()));
+        // A 429 says when to come back, in whole seconds (its details carry the same number).
+        if self.code == ErrorCode::RateLimitExceeded
+            && let Some(retry_after) = self.details["retry_after"].as_u64()
+        {
+            response.insert_header(("Retry-After", retry_after.to_string()));
+        }
         response.json(body)
     }
 }

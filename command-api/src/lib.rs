@@ -4,13 +4,18 @@
 //! Layout:
 //! - [`settings`]: typed settings (defaults → file → `MR_*` environment).
 //! - [`http`]: routes and handlers (headset protocol, staff commands, health).
+//! - [`grpc`]: the headset protocol over gRPC (own port, same runtime and ledger as HTTP).
 //! - [`ledger`]: the command service: cached aggregates, decide, append, retry.
 //! - [`accounts`]: logins: password hashes, lockout, sessions.
 //! - [`store`]: the event store (events, snapshots, idempotency rows, sealed secrets).
 //! - [`crypto`]: AES-256-GCM secret sealing and credential generation.
+//! - [`rotation`]: master-key rotation (resealing secrets) and the start-up key check.
+//! - [`rate_limit`]: per-IP and per-operator limits in Redis, with a local fallback.
 //! - [`api_error`]: the table of error codes, statuses and messages.
 //! - [`context`], [`wire`]: per-request facts and response formats.
 //! - [`notify`]: wakes projectors after commits.
+//! - [`metrics`]: Prometheus `/metrics` (auth results, latency, revenue, payment callbacks,
+//!   rate-limit blocks, HTTP requests per route, database pool and oldest transaction).
 //! - [`jobs`]: background work (grant-expiry reminders, the recharge poller).
 //! - [`payments`]: the WeChat Pay and Alipay protocols.
 //! - [`seed`]: the demo data of `make run`.
@@ -19,11 +24,15 @@ pub mod accounts;
 pub mod api_error;
 pub mod context;
 pub mod crypto;
+pub mod grpc;
 pub mod http;
 pub mod jobs;
 pub mod ledger;
+pub mod metrics;
 pub mod notify;
 pub mod payments;
+pub mod rate_limit;
+pub mod rotation;
 pub mod seed;
 pub mod settings;
 pub mod store;
@@ -37,7 +46,6 @@ use actix_web::{App, HttpServer, web};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use crate::crypto::MasterKey;
 use crate::http::AppState;
 use crate::ledger::{Clock, Ledger};
 use crate::notify::Notifier;
@@ -90,7 +98,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 pub fn state(settings: &Settings, clock: Clock) -> anyhow::Result<web::Data<AppState>> {
     settings.validate().map_err(|e| anyhow::anyhow!(e))?;
     let pool = pool(settings)?;
-    let master_key = MasterKey::from_base64(&settings.master_key_id, settings.master_key.expose())?;
+    let master_key = settings.master_keys().map_err(|e| anyhow::anyhow!(e))?;
     let notifier = Notifier::default();
     notifier.spawn(pool.clone());
     // The writer has connections of its own: requests waiting for it hold connections of
@@ -113,15 +121,23 @@ pub fn state(settings: &Settings, clock: Clock) -> anyhow::Result<web::Data<AppS
         ))
         .with_recharge_policy(ledger::recharges::RechargePolicy::from_settings(settings)),
     );
+    let rate_limiter = rate_limit::RateLimiter::new(
+        rate_limit::config::Limits::from_settings(&settings.rate_limits)
+            .map_err(|e| anyhow::anyhow!(e))?,
+        settings.redis_url.expose(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     Ok(web::Data::new(AppState {
         ledger,
         auth: http::auth::Auth::new(settings, accounts),
+        rate_limiter: Arc::new(rate_limiter),
     }))
 }
 
 /// Creates the first super admin from `MR_BOOTSTRAP_ADMIN_*` unless a staff account has that
 /// username already (safe when several instances start at once).
 pub async fn bootstrap(state: &AppState, settings: &Settings) -> anyhow::Result<()> {
+    rotation::check_every_secret_opens(&state.ledger.pool, &state.ledger.master_key).await?;
     let created = state
         .ledger
         .ensure_bootstrap_admin(
@@ -142,9 +158,16 @@ pub fn serve(
     state: web::Data<AppState>,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let mut server =
-        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-            .listen(listener)?;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            // The per-IP limit comes before anything else of the request is looked at
+            // (inside the metrics, which count its 429s too).
+            .wrap(actix_web::middleware::from_fn(rate_limit::http::per_ip))
+            .wrap(actix_web::middleware::from_fn(metrics::track_requests))
+            .configure(http::routes)
+    })
+    .listen(listener)?;
     if workers > 0 {
         server = server.workers(workers);
     }

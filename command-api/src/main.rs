@@ -29,6 +29,13 @@ enum Command {
     Migrate,
     /// Create (or find) the demo app, operator, site and grant; print them as one JSON line.
     SeedDemo,
+    /// Reseal every API secret under the current master key (MR_MASTER_KEY / _ID), opening
+    /// the old ones with MR_MASTER_KEY_PREVIOUS; print the counts as one JSON line.
+    RotateMasterKey {
+        /// Rows listed per batch (each row is resealed in its own transaction).
+        #[arg(long, default_value_t = command_api::rotation::DEFAULT_BATCH_SIZE)]
+        batch_size: i64,
+    },
 }
 
 #[tokio::main]
@@ -44,6 +51,18 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => command_api::migrate(&settings).await,
+        Command::RotateMasterKey { batch_size } => {
+            let keys = settings.master_keys().map_err(|e| anyhow::anyhow!(e))?;
+            let pool = command_api::pool(&settings)?;
+            let report = command_api::rotation::rotate(&pool, &keys, batch_size).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            anyhow::ensure!(
+                report.complete(),
+                "some secrets are not under master key {}: keep the previous keys configured",
+                report.master_key_id
+            );
+            Ok(())
+        }
         Command::SeedDemo => {
             command_api::migrate(&settings).await?;
             let state = command_api::state(&settings, command_api::ledger::system_clock())?;
@@ -71,8 +90,15 @@ async fn main() -> anyhow::Result<()> {
             );
             let listener = TcpListener::bind(&settings.command_http_addr)
                 .with_context(|| format!("binding {}", settings.command_http_addr))?;
+            // The headset gRPC service on its own port, bound before HTTP serves; it stops
+            // after the HTTP server does (on SIGINT/SIGTERM), letting open calls finish.
+            let grpc = command_api::grpc::start_if_enabled(&settings, state.clone()).await?;
             tracing::info!(addr = %settings.command_http_addr, "command-api listening");
-            command_api::serve(listener, state, settings.http_workers)?.await?;
+            let served = command_api::serve(listener, state, settings.http_workers)?.await;
+            if let Some(grpc) = grpc {
+                grpc.stop().await;
+            }
+            served?;
             Ok(())
         }
     }

@@ -6,6 +6,8 @@ use ledger_core::money::Money;
 use ledger_core::operator::Category;
 use serde::{Deserialize, Serialize};
 
+use crate::rate_limit::config::{Limits, RateLimitSettings};
+
 /// A secret setting: usable, never printed.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -29,9 +31,16 @@ impl Secret {
 pub struct Settings {
     pub database_url: String,
     pub command_http_addr: String,
+    /// Where the headset gRPC service listens (`MR_COMMAND_GRPC_ADDR`): an address, or `off`
+    /// (or empty) for none. [`Settings::load`] defaults it to [`BINARY_GRPC_ADDR`]; settings
+    /// built in-process (tests) start with it off, so embedded servers never share a port.
+    pub command_grpc_addr: String,
     /// Base64 of 32 bytes: the AES-256-GCM key that seals API secrets.
     pub master_key: Secret,
     pub master_key_id: String,
+    /// Keys of a master-key rotation in progress, `id:base64[,id:base64…]`: they still open
+    /// secrets sealed under them until `rotate-master-key` has resealed those (empty: none).
+    pub master_key_previous: Secret,
     /// HS256 key of staff access tokens (shared with the query API).
     pub jwt_secret: Secret,
     pub bootstrap_admin_username: String,
@@ -102,6 +111,12 @@ pub struct Settings {
     pub recharge_poll_interval_seconds: u64,
     /// Orders still unpaid this long after creation are closed (at the gateway, then here).
     pub recharge_close_after_seconds: i64,
+    /// Redis holding the rate limit counts (`MR_REDIS_URL`); while it is unreachable each
+    /// instance counts on its own.
+    pub redis_url: Secret,
+    /// Rate limits per IP and per operator (`MR_RATE_LIMIT_*`, see [`RateLimitSettings`]).
+    #[serde(flatten)]
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Default for Settings {
@@ -109,8 +124,10 @@ impl Default for Settings {
         Settings {
             database_url: "postgres://postgres@127.0.0.1:5432/mrledger".to_owned(),
             command_http_addr: "127.0.0.1:8080".to_owned(),
+            command_grpc_addr: GRPC_OFF.to_owned(),
             master_key: Secret::default(),
             master_key_id: "k1".to_owned(),
+            master_key_previous: Secret::default(),
             jwt_secret: Secret::default(),
             bootstrap_admin_username: "admin".to_owned(),
             bootstrap_admin_password: Secret::default(),
@@ -148,6 +165,8 @@ impl Default for Settings {
             recharge_query_max_failures: 3,
             recharge_poll_interval_seconds: 30,
             recharge_close_after_seconds: 2 * 3600,
+            redis_url: Secret("redis://127.0.0.1:6379".to_owned()),
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -183,12 +202,19 @@ fn id_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, 
     })
 }
 
+/// The `command_grpc_addr` value that turns the gRPC server off (an empty value does too).
+pub const GRPC_OFF: &str = "off";
+
+/// The binary's gRPC address unless the file or the environment say otherwise.
+pub const BINARY_GRPC_ADDR: &str = "127.0.0.1:8092";
+
 /// Shortest accepted JWT key, so a typo cannot leave tokens forgeable.
 pub const JWT_SECRET_MIN: usize = 32;
 
 impl Settings {
     pub fn load(config_file: Option<&std::path::Path>) -> Result<Settings, Box<figment::Error>> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default("command_grpc_addr", BINARY_GRPC_ADDR));
         if let Some(path) = config_file {
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -214,8 +240,7 @@ impl Settings {
         if self.bootstrap_admin_password.expose().len() < 8 {
             return Err("MR_BOOTSTRAP_ADMIN_PASSWORD must have at least 8 characters".to_owned());
         }
-        crate::crypto::MasterKey::from_base64(&self.master_key_id, self.master_key.expose())
-            .map_err(|e| format!("MR_MASTER_KEY: {e}"))?;
+        self.master_keys()?;
         for category in [Category::Vip, Category::Standard, Category::Trial] {
             self.low_balance_threshold(category)?;
         }
@@ -236,7 +261,29 @@ impl Settings {
                 .to_owned());
         }
         crate::payments::Gateways::from_settings(self)?;
+        Limits::from_settings(&self.rate_limits)?;
+        self.grpc_addr()
+            .map_err(|e| format!("MR_COMMAND_GRPC_ADDR: neither host:port nor off ({e})"))?;
         Ok(())
+    }
+
+    /// The headset gRPC listening address; `None` when the gRPC server is off.
+    pub fn grpc_addr(&self) -> Result<Option<std::net::SocketAddr>, std::net::AddrParseError> {
+        let text = self.command_grpc_addr.trim();
+        if text.is_empty() || text.eq_ignore_ascii_case(GRPC_OFF) {
+            return Ok(None);
+        }
+        text.parse().map(Some)
+    }
+
+    /// The current master key and the previous ones of a rotation.
+    pub fn master_keys(&self) -> Result<crate::crypto::MasterKeys, String> {
+        crate::crypto::MasterKeys::parse(
+            &self.master_key_id,
+            self.master_key.expose(),
+            self.master_key_previous.expose(),
+        )
+        .map_err(|e| format!("MR_MASTER_KEY: {e}"))
     }
 
     /// The configured low-balance threshold of a category.
@@ -267,5 +314,22 @@ mod tests {
         assert_eq!(settings.recharge_query_after_seconds, 300);
         assert_eq!(settings.recharge_query_max_failures, 3);
         assert_eq!(settings.recharge_poll_interval_seconds, 30);
+    }
+
+    #[test]
+    fn the_grpc_address_is_off_in_process_and_an_address_or_off_otherwise() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.grpc_addr().unwrap(), None);
+        settings.command_grpc_addr = BINARY_GRPC_ADDR.to_owned();
+        assert_eq!(
+            settings.grpc_addr().unwrap(),
+            Some("127.0.0.1:8092".parse().unwrap())
+        );
+        for off in ["", " ", "off", "OFF"] {
+            settings.command_grpc_addr = off.to_owned();
+            assert_eq!(settings.grpc_addr().unwrap(), None, "{off:?}");
+        }
+        settings.command_grpc_addr = "localhost".to_owned();
+        assert!(settings.grpc_addr().is_err());
     }
 }

@@ -71,6 +71,8 @@ export MR_BOOTSTRAP_ADMIN_USERNAME=admin
 export MR_BOOTSTRAP_ADMIN_PASSWORD="Bench-export-password1"
 export MR_COMMAND_HTTP_ADDR="127.0.0.1:$PORT"
 export MR_QUERY_HTTP_ADDR="127.0.0.1:$((PORT + 1))"
+# gRPC is not measured here: keep its default ports free for whatever else runs.
+export MR_COMMAND_GRPC_ADDR=off MR_QUERY_GRPC_ADDR=off MR_PROJECTOR_METRICS_ADDR=off
 export RUST_LOG=warn
 COMMAND_URL="http://$MR_COMMAND_HTTP_ADDR"
 QUERY_URL="http://$MR_QUERY_HTTP_ADDR"

@@ -167,6 +167,7 @@ else
     log "fresh database $DB"
     psql_db postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
     export MR_COMMAND_HTTP_ADDR="$ADDR"
+    export MR_COMMAND_GRPC_ADDR=off MR_PROJECTOR_METRICS_ADDR=off
     MR_MASTER_KEY="$(openssl rand -base64 32)"
     MR_JWT_SECRET="$(openssl rand -hex 32)"
     MR_BOOTSTRAP_ADMIN_PASSWORD="$(openssl rand -hex 16)"

@@ -28,6 +28,8 @@
 #   BENCH_BIN                 measure the binaries in this folder instead (no build): pins a
 #                             build across several runs while others rebuild the target dir
 #   MR_DB_POOL_SIZE, MR_HTTP_WORKERS  passed through to command-api (its defaults otherwise)
+#   MR_RATE_LIMIT_*           rate limits of command-api: raised far above the load by default
+#                             (still checked in Redis on every request, so their cost is measured)
 #   CARGO_TARGET_DIR          ($HOME/.cache/mrledger-target)
 set -euo pipefail
 
@@ -159,11 +161,20 @@ psql_db postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABA
 
 export MR_DATABASE_URL="$PG_SERVER/$DB"
 export MR_COMMAND_HTTP_ADDR="$ADDR"
+# Not measured here: keep the default gRPC and metrics ports free for whatever else runs.
+export MR_COMMAND_GRPC_ADDR=off MR_PROJECTOR_METRICS_ADDR=off
 MR_MASTER_KEY="$(openssl rand -base64 32)"
 MR_JWT_SECRET="$(openssl rand -hex 32)"
 MR_BOOTSTRAP_ADMIN_PASSWORD="$(openssl rand -hex 16)"
 export MR_MASTER_KEY MR_JWT_SECRET MR_BOOTSTRAP_ADMIN_PASSWORD
 export MR_BOOTSTRAP_ADMIN_USERNAME=bench
+# Limits raised by configuration only: every request is still counted (per IP, and per operator
+# on authorization), in Redis under this run's own prefix.
+export MR_RATE_LIMIT_KEY_PREFIX="${MR_RATE_LIMIT_KEY_PREFIX:-mr:rl:$DB}"
+export MR_RATE_LIMIT_PER_IP="${MR_RATE_LIMIT_PER_IP:-1000000000}"
+export MR_RATE_LIMIT_OPERATOR_VIP="${MR_RATE_LIMIT_OPERATOR_VIP:-1000000000}"
+export MR_RATE_LIMIT_OPERATOR_STANDARD="${MR_RATE_LIMIT_OPERATOR_STANDARD:-1000000000}"
+export MR_RATE_LIMIT_OPERATOR_TRIAL="${MR_RATE_LIMIT_OPERATOR_TRIAL:-1000000000}"
 export RUST_LOG="${RUST_LOG:-info}"
 BASE_URL="http://$ADDR"
 

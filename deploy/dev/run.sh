@@ -27,6 +27,7 @@ export MR_DATABASE_URL="${MR_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/mr
 export MR_COMMAND_HTTP_ADDR="${MR_COMMAND_HTTP_ADDR:-127.0.0.1:8080}"
 export MR_QUERY_HTTP_ADDR="${MR_QUERY_HTTP_ADDR:-127.0.0.1:8081}"
 export MR_QUERY_GRPC_ADDR="${MR_QUERY_GRPC_ADDR:-127.0.0.1:8091}"
+export MR_COMMAND_GRPC_ADDR="${MR_COMMAND_GRPC_ADDR:-127.0.0.1:8092}"
 export MR_MASTER_KEY_ID="${MR_MASTER_KEY_ID:-k1}"
 export RUST_LOG="${RUST_LOG:-info}"
 # projector and query-api name their log filter setting differently; RUST_LOG feeds all three.
@@ -96,11 +97,11 @@ port_in_use() {
     # shellcheck disable=SC2016 # expanded by the inner bash
     timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null
 }
-for addr in "$MR_COMMAND_HTTP_ADDR" "$MR_QUERY_HTTP_ADDR" "$MR_QUERY_GRPC_ADDR"; do
+for addr in "$MR_COMMAND_HTTP_ADDR" "$MR_QUERY_HTTP_ADDR" "$MR_QUERY_GRPC_ADDR" "$MR_COMMAND_GRPC_ADDR"; do
     [ "$addr" = off ] && continue
     if port_in_use "$addr"; then
         die "something that make run did not start already listens on $addr; stop it, or choose \
-another address with MR_COMMAND_HTTP_ADDR / MR_QUERY_HTTP_ADDR / MR_QUERY_GRPC_ADDR (off: no gRPC)"
+another address with MR_COMMAND_HTTP_ADDR / MR_QUERY_HTTP_ADDR / MR_QUERY_GRPC_ADDR / MR_COMMAND_GRPC_ADDR (off: no gRPC)"
     fi
 done
 
@@ -235,7 +236,8 @@ MR Ledger is running.
 
   command API  $COMMAND_URL   (health: $COMMAND_URL/health, $COMMAND_URL/health/ready)
   query API    $QUERY_URL   (health: $QUERY_URL/health, $QUERY_URL/health/ready)
-  gRPC         $MR_QUERY_GRPC_ADDR   (auditors' event stream, mrledger.audit.v1.EventStore)
+  gRPC         $MR_COMMAND_GRPC_ADDR   (headset calls, mrledger.headset.v1.HeadsetService)
+               $MR_QUERY_GRPC_ADDR   (auditors' event stream, mrledger.audit.v1.EventStore)
   projector    running (pid $(service_pid projector))
   logs         $MR_RUN_DIR/{command-api,projector,query-api}.log   (make logs; make stop)
 

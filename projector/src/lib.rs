@@ -24,6 +24,7 @@
 //! - `time_zone`: the zone statistics days are cut in, recorded per read schema.
 //! - `checkpoint`: where a read schema stands.
 //! - `live`: after each commit, what the batch changed for live viewers, published on Redis.
+//! - `metrics`: the lag behind the event store, and `/metrics` and `/health` of `projector run`.
 //! - `run`: the tailing loop (LISTEN/NOTIFY plus a poll fallback) and graceful shutdown.
 //! - `rebuild`: replay into a fresh schema and swap.
 //! - `verify`: hash chains, read tables against a replay, balances against the events.
@@ -35,6 +36,7 @@ pub mod checkpoint;
 pub mod error;
 mod fold;
 pub mod live;
+pub mod metrics;
 pub mod rebuild;
 mod rows;
 pub mod run;

@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         .merge(Env::prefixed("MR_"))
         .extract()
         .context("settings")?;
+    settings.validate().context("settings")?;
     // RUST_LOG, when set, wins: one log switch for every binary.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log_filter.clone());
     tracing_subscriber::fmt()
@@ -78,6 +79,24 @@ async fn main() -> anyhow::Result<ExitCode> {
     let time_zone = settings.stats_time_zone.as_str();
     match cli.command {
         Command::Run => {
+            // A taken port stops only the listener: projecting matters more than being watched.
+            match projector::metrics::bind(&settings.projector_metrics_addr).await {
+                Ok(Some(listener)) => {
+                    let mut probe_config = config.clone();
+                    probe_config.connect_timeout(std::time::Duration::from_secs(2));
+                    tokio::spawn(projector::metrics::serve(
+                        listener,
+                        projector::metrics::Probe {
+                            config: probe_config,
+                            schema: schema.to_owned(),
+                            limits: settings.lag_limits(),
+                        },
+                    ));
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, addr = %settings.projector_metrics_addr,
+                    "metrics listener not started"),
+            }
             let live = projector::live::LivePublisher::start(
                 settings.redis_url.expose(),
                 &settings.redis_channel,

@@ -145,6 +145,7 @@ async fn catch_up(
         match step {
             Step::Projected(n) => {
                 tracing::debug!(schema, events = n, "batch projected");
+                crate::metrics::events_projected(n);
                 live.publish(changes);
             }
             Step::CaughtUp => return Ok(None),

@@ -27,6 +27,7 @@ const fn post(path: &'static str, access: ledger_core::access::Access) -> Endpoi
 pub const ENDPOINTS: &[Endpoint] = &[
     get("/health", Public),
     get("/health/ready", Public),
+    get("/metrics", Public),
     // The operator's own data (the operator comes from the token, never the path).
     get("/api/v1/operator/profile", Needs(OwnRead)),
     get("/api/v1/operator/sites", Needs(OwnRead)),

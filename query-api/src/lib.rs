@@ -22,6 +22,7 @@
 //! - [`views`]: the JSON shapes of the answers.
 //! - [`messages`]: operators' message text per language.
 //! - [`envelope`], [`errors`]: the success and error bodies, and the error → status/code table.
+//! - [`metrics`]: Prometheus `/metrics` and the Redis and projector-lag readiness checks.
 //! - [`handlers`]: one module per area and the route table.
 //! - [`pdf`]: invoice PDFs (Chinese text without a font file).
 //! - [`export`]: CSV and XLSX downloads streamed from database rows in constant memory.
@@ -41,6 +42,7 @@ pub mod grpc;
 pub mod handlers;
 pub mod live;
 pub mod messages;
+pub mod metrics;
 pub mod params;
 pub mod pdf;
 pub mod reports;
@@ -78,6 +80,8 @@ pub enum StartError {
     ReportsPool(#[from] reports::ReportsPoolError),
     #[error(transparent)]
     Live(#[from] live::LiveStartError),
+    #[error(transparent)]
+    Probe(#[from] metrics::ProbeConfigError),
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
     #[error("gRPC server: {0}")]
@@ -99,6 +103,7 @@ fn build_with_reports(
 ) -> Result<Server, StartError> {
     let reports = web::Data::new(reports);
     let verify = web::Data::new(handlers::VerifyRunner::new(settings));
+    let probe = web::Data::new(metrics::Probe::new(settings)?);
     let state = web::Data::new(AppState {
         store: Store::new(settings)?,
         verifier: TokenVerifier::new(&settings.jwt_secret),
@@ -111,6 +116,8 @@ fn build_with_reports(
             .app_data(live.clone())
             .app_data(reports.clone())
             .app_data(verify.clone())
+            .app_data(probe.clone())
+            .wrap(from_fn(metrics::track_requests))
             .wrap(from_fn(context::middleware))
             .configure(handlers::configure)
             .default_service(web::to(handlers::not_found))

@@ -36,6 +36,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("QUERY_LOG", "log_filter"),
     ("REDIS_URL", "redis_url"),
     ("REDIS_CHANNEL", "redis_channel"),
+    ("PROJECTOR_LAG_MAX_EVENTS", "projector_lag_max_events"),
+    ("PROJECTOR_LAG_MAX_SECONDS", "projector_lag_max_seconds"),
     ("QUERY_REPORTS_POOL_SIZE", "reports.pool_size"),
     (
         "QUERY_REPORTS_STATEMENT_TIMEOUT_MS",
@@ -68,6 +70,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 /// | `MR_QUERY_LOG` | `log_filter` | `info` |
 /// | `MR_REDIS_URL` | `redis_url` | `redis://127.0.0.1:6379` |
 /// | `MR_REDIS_CHANNEL` | `redis_channel` | `mr:live` |
+/// | `MR_PROJECTOR_LAG_MAX_EVENTS` | `projector_lag_max_events` | 10000 |
+/// | `MR_PROJECTOR_LAG_MAX_SECONDS` | `projector_lag_max_seconds` | 30 |
 /// | `MR_QUERY_REPORTS_POOL_SIZE` | `reports.pool_size` | 2 |
 /// | `MR_QUERY_REPORTS_STATEMENT_TIMEOUT_MS` | `reports.statement_timeout_ms` | 120000 |
 /// | `MR_QUERY_REPORTS_SCHEDULE` | `reports.schedule` | true |
@@ -117,6 +121,14 @@ pub struct Settings {
     /// The channel the projector publishes on (the same setting there).
     #[serde(default = "defaults::redis_channel")]
     pub redis_channel: String,
+    /// Unapplied events beyond which `/health/ready` reports the projection lagging (the
+    /// same setting as the projector's).
+    #[serde(default = "defaults::projector_lag_max_events")]
+    pub projector_lag_max_events: i64,
+    /// Age in seconds of the oldest unapplied event beyond which `/health/ready` reports the
+    /// projection lagging.
+    #[serde(default = "defaults::projector_lag_max_seconds")]
+    pub projector_lag_max_seconds: f64,
     /// Finance reports: their own writable pool and the schedule (TOML table `[reports]`).
     #[serde(default)]
     pub reports: ReportSettings,
@@ -195,6 +207,12 @@ mod defaults {
     pub fn redis_url() -> super::Secret {
         super::Secret::new("redis://127.0.0.1:6379")
     }
+    pub fn projector_lag_max_events() -> i64 {
+        projector::settings::DEFAULT_LAG_MAX_EVENTS
+    }
+    pub fn projector_lag_max_seconds() -> f64 {
+        projector::settings::DEFAULT_LAG_MAX_SECONDS
+    }
     pub fn redis_channel() -> String {
         "mr:live".to_owned()
     }
@@ -230,6 +248,8 @@ impl Settings {
             log_filter: defaults::log_filter(),
             redis_url: defaults::redis_url(),
             redis_channel: defaults::redis_channel(),
+            projector_lag_max_events: defaults::projector_lag_max_events(),
+            projector_lag_max_seconds: defaults::projector_lag_max_seconds(),
             reports: ReportSettings::default(),
         }
     }
@@ -277,6 +297,12 @@ impl Settings {
         }
         if self.redis_channel.is_empty() {
             return invalid("redis_channel", "must not be empty");
+        }
+        if let Err(reason) = projector::settings::check_lag_limits(
+            self.projector_lag_max_events,
+            self.projector_lag_max_seconds,
+        ) {
+            return invalid(reason.field, reason.reason);
         }
         if self.http_workers == 0 {
             return invalid("http_workers", "must be at least 1");

@@ -2,7 +2,7 @@
 //! the way `make run` starts them, and a small JSON client for black-box tests.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,12 +49,25 @@ impl Drop for Service {
     }
 }
 
-fn start(name: &str, env: &[(String, String)]) -> Service {
+/// Starts `name`; with `logs`, its stdout and stderr are appended to `<logs>/<name>.log`
+/// (restarts and extra instances append to the same file), otherwise discarded.
+fn start(name: &str, env: &[(String, String)], logs: Option<&Path>) -> Service {
     let mut command = Command::new(binary(name));
+    let (stdout, stderr) = match logs {
+        Some(dir) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{name}.log")))
+                .unwrap_or_else(|e| panic!("log file of {name} in {}: {e}", dir.display()));
+            (Stdio::from(file.try_clone().unwrap()), Stdio::from(file))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
     command
         .arg(if name == "projector" { "run" } else { "serve" })
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
         .env("RUST_LOG", "warn");
     for (key, value) in env {
         command.env(key, value);
@@ -101,18 +114,33 @@ pub struct Cluster {
     pub query: String,
     /// The query API's gRPC endpoint (`http://127.0.0.1:port`), for the auditors' stream.
     pub grpc: String,
+    /// The command API's gRPC endpoint (`http://127.0.0.1:port`), for the headset protocol.
+    pub command_grpc: String,
     pub http: reqwest::Client,
     /// command-api, projector, query-api, in that order; then any extra command-api
     /// instances ([`Cluster::start_extra_command_api`]).
     services: Vec<Service>,
     env: Vec<(String, String)>,
+    /// Where the services' output goes ([`Cluster::start_capturing_logs`]); `None`: nowhere.
+    logs: Option<PathBuf>,
 }
 
 impl Cluster {
     /// Starts the services; `extra` adds or overrides `MR_*` settings.
     pub async fn start(extra: &[(&str, &str)]) -> Cluster {
+        Self::launch(extra, None).await
+    }
+
+    /// Like [`Cluster::start`], with every service's stdout and stderr appended to
+    /// `<logs>/<binary>.log` (e.g. to search the logs for what must never be in them).
+    pub async fn start_capturing_logs(extra: &[(&str, &str)], logs: &Path) -> Cluster {
+        Self::launch(extra, Some(logs.to_owned())).await
+    }
+
+    async fn launch(extra: &[(&str, &str)], logs: Option<PathBuf>) -> Cluster {
         let db = TestDb::new().await;
         let (command_port, query_port, grpc_port) = (free_port(), free_port(), free_port());
+        let command_grpc_port = free_port();
         let mut env: Vec<(String, String)> = vec![
             ("MR_DATABASE_URL".into(), db.url.clone()),
             (
@@ -137,9 +165,31 @@ impl Cluster {
                 "MR_QUERY_GRPC_ADDR".into(),
                 format!("127.0.0.1:{grpc_port}"),
             ),
+            (
+                "MR_COMMAND_GRPC_ADDR".into(),
+                format!("127.0.0.1:{command_grpc_port}"),
+            ),
+            // The projector's metrics listener on a port of its own (`extra` may name one).
+            (
+                "MR_PROJECTOR_METRICS_ADDR".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ),
             // Live push: a channel of the cluster's own, so parallel tests on the one Redis
             // never see each other's messages.
             ("MR_REDIS_CHANNEL".into(), format!("mr:live:{}", db.name)),
+            // Rate limits raised far above any test's traffic (they still count, in Redis),
+            // under a key prefix of the cluster's own; `extra` can lower them.
+            (
+                "MR_RATE_LIMIT_KEY_PREFIX".into(),
+                format!("mr:rl:{}", db.name),
+            ),
+            ("MR_RATE_LIMIT_PER_IP".into(), "1000000000".into()),
+            ("MR_RATE_LIMIT_OPERATOR_VIP".into(), "1000000000".into()),
+            (
+                "MR_RATE_LIMIT_OPERATOR_STANDARD".into(),
+                "1000000000".into(),
+            ),
+            ("MR_RATE_LIMIT_OPERATOR_TRIAL".into(), "1000000000".into()),
             // Cheap password hashing: the tests log in often; production keeps the defaults.
             ("MR_PASSWORD_HASH_MEMORY_KIB".into(), "1024".into()),
             ("MR_PASSWORD_HASH_ITERATIONS".into(), "1".into()),
@@ -155,19 +205,22 @@ impl Cluster {
         };
         let (command, query) = (addr("MR_COMMAND_HTTP_ADDR"), addr("MR_QUERY_HTTP_ADDR"));
         let grpc = addr("MR_QUERY_GRPC_ADDR");
+        let command_grpc = addr("MR_COMMAND_GRPC_ADDR");
         let services = vec![
-            start("command-api", &env),
-            start("projector", &env),
-            start("query-api", &env),
+            start("command-api", &env, logs.as_deref()),
+            start("projector", &env, logs.as_deref()),
+            start("query-api", &env, logs.as_deref()),
         ];
         let cluster = Cluster {
             db,
             command,
             query,
             grpc,
+            command_grpc,
             http: reqwest::Client::new(),
             services,
             env,
+            logs,
         };
         cluster.wait_ready(&cluster.command).await;
         cluster.wait_ready(&cluster.query).await;
@@ -178,19 +231,23 @@ impl Cluster {
     /// a fresh one on the same address and database, with cold caches.
     pub async fn crash_and_restart_command_api(&mut self) {
         drop(self.services.remove(0));
-        self.services.insert(0, start("command-api", &self.env));
+        self.services
+            .insert(0, start("command-api", &self.env, self.logs.as_deref()));
         self.wait_ready(&self.command).await;
     }
 
     /// Starts one more command-api process on a port of its own, with the same database and
     /// settings (as behind a load balancer), and returns its base URL once it is ready. It
-    /// lives and dies with the cluster like the others.
+    /// lives and dies with the cluster like the others. It serves no gRPC (the port is the
+    /// first instance's).
     pub async fn start_extra_command_api(&mut self) -> String {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut env = self.env.clone();
-        env.retain(|(k, _)| k != "MR_COMMAND_HTTP_ADDR");
+        env.retain(|(k, _)| k != "MR_COMMAND_HTTP_ADDR" && k != "MR_COMMAND_GRPC_ADDR");
         env.push(("MR_COMMAND_HTTP_ADDR".into(), addr.clone()));
-        self.services.push(start("command-api", &env));
+        env.push(("MR_COMMAND_GRPC_ADDR".into(), "off".into()));
+        self.services
+            .push(start("command-api", &env, self.logs.as_deref()));
         let base = format!("http://{addr}");
         self.wait_ready(&base).await;
         base
@@ -205,7 +262,8 @@ impl Cluster {
         env.retain(|(k, _)| k != "MR_QUERY_HTTP_ADDR" && k != "MR_QUERY_GRPC_ADDR");
         env.push(("MR_QUERY_HTTP_ADDR".into(), addr.clone()));
         env.push(("MR_QUERY_GRPC_ADDR".into(), "off".into()));
-        self.services.push(start("query-api", &env));
+        self.services
+            .push(start("query-api", &env, self.logs.as_deref()));
         let base = format!("http://{addr}");
         self.wait_ready(&base).await;
         base

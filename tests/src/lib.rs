@@ -5,6 +5,7 @@
 //! - [`db`]: a fresh, migrated PostgreSQL database per test (cloned from a template).
 //! - [`events`]: a raw appender of hash-chained events (no API involved).
 //! - [`headset`]: a headset-server client that signs requests like a real one.
+//! - [`headset_grpc`]: the same client over gRPC (`mrledger.headset.v1.HeadsetService`).
 //! - [`gateway_sim`]: WeChat Pay / Alipay simulator (`src/bin/gateway_sim.rs` serves it).
 //! - `tests/`: system tests that start the real binaries.
 //! - `src/bin/loadgen.rs`: the authorize load generator and books check.
@@ -14,3 +15,4 @@ pub mod db;
 pub mod events;
 pub mod gateway_sim;
 pub mod headset;
+pub mod headset_grpc;

@@ -92,6 +92,7 @@ fn params_error(mut header_bad: Vec<String>, body: Result<(), ApiError>) -> Resu
 }
 
 async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
+    let started = std::time::Instant::now();
     let ctx = RequestContext::of(&req);
     let result = async {
         let body = read_limited(&req, payload).await?;
@@ -103,6 +104,9 @@ async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState
             Err(_) => (None, None, None),
         };
         params_error(bad, f.and_then(Fields::finish_ignoring_unknown))?;
+        // The per-operator limit: the key id names the operator; nothing is charged yet.
+        let key_id = h.key_id.as_deref().expect("checked");
+        crate::rate_limit::http::check_authorization(&state, key_id).await?;
         let session_id = h.session_id.clone().expect("checked");
         let input = AuthorizeInput {
             session_id,
@@ -114,6 +118,7 @@ async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState
             .ledger
             .authorize(signed(&req, h, "POST", body), input, &ctx)
             .await?;
+        crate::metrics::authorization_charged(&answer);
         Ok(wire::success_raw(
             &ctx.request_id,
             &answer.data_json,
@@ -121,6 +126,7 @@ async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState
         ))
     }
     .await;
+    crate::metrics::authorization_answered(&result, started);
     respond(&ctx, result)
 }
 

@@ -39,14 +39,17 @@ use crate::ledger::Ledger;
 pub struct AppState {
     pub ledger: Arc<Ledger>,
     pub auth: auth::Auth,
+    pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
 }
 
 pub fn respond(ctx: &RequestContext, result: Result<HttpResponse, ApiError>) -> HttpResponse {
     result.unwrap_or_else(|error| error.response(ctx))
 }
 
+/// Liveness: no dependency is consulted, so it answers while the process runs.
 async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok()
+        .json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
@@ -54,18 +57,26 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
         Err(_) => false,
     };
+    // Where rate limits count ("redis", or "local" while Redis is unreachable): reported,
+    // never a reason to be unready, since the local limiter keeps limiting.
+    let rate_limiter = state.rate_limiter.backend().as_str();
     let body = serde_json::json!({ "status": if database { "ok" } else { "unavailable" },
-                                   "checks": { "database": database } });
+                                   "version": env!("CARGO_PKG_VERSION"),
+                                   "checks": { "database": database, "rate_limiter": rate_limiter } });
     if database {
         HttpResponse::Ok().json(body)
     } else {
+        let mut body = body;
+        body["error"] = serde_json::json!({ "code": "SERVICE_UNAVAILABLE",
+            "message": "The database does not answer; charges are refused until it is back" });
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
-        .route("/health/ready", web::get().to(ready));
+        .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(crate::metrics::endpoint));
     headset::routes(cfg);
     account::routes(cfg);
     admin::routes(cfg);

@@ -75,7 +75,9 @@ async fn wechat_notify(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     });
-    match state.ledger.wechat_callback(&headers, &body, &ctx).await {
+    let outcome = state.ledger.wechat_callback(&headers, &body, &ctx).await;
+    crate::metrics::payment_callback("wechat", &outcome);
+    match outcome {
         Ok(outcome) if outcome.accepted() => HttpResponse::Ok().finish(),
         Ok(Outcome::Rejected(reason)) => fail(StatusCode::BAD_REQUEST, &reason),
         Ok(_) => unreachable!("only a rejection is not accepted"),
@@ -101,7 +103,9 @@ async fn alipay_notify(
     let Ok(body) = read_limited(&req, payload).await else {
         return answer("failure");
     };
-    match state.ledger.alipay_callback(&body, &ctx).await {
+    let outcome = state.ledger.alipay_callback(&body, &ctx).await;
+    crate::metrics::payment_callback("alipay", &outcome);
+    match outcome {
         Ok(outcome) if outcome.accepted() => answer("success"),
         _ => answer("failure"),
     }

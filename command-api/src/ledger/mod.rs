@@ -44,7 +44,7 @@ use ledger_core::staff_account::StaffMember;
 
 use crate::accounts::password::Passwords;
 use crate::accounts::{self, AccountId, NewAccount};
-use crate::crypto::MasterKey;
+use crate::crypto::MasterKeys;
 use crate::notify::Notifier;
 use crate::store::credentials::{self, SealedCredential};
 use crate::store::events::{self, EventRow};
@@ -266,7 +266,7 @@ pub struct KnownKey {
 
 pub struct Ledger {
     pub pool: Pool,
-    pub master_key: MasterKey,
+    pub master_key: MasterKeys,
     pub operators: Streams<Operator, RecentSessions>,
     pub apps: Streams<Application>,
     pub headset_servers: Streams<HeadsetServer>,
@@ -291,7 +291,7 @@ impl Ledger {
     pub fn new(
         pool: Pool,
         committer_pool: Pool,
-        master_key: MasterKey,
+        master_key: MasterKeys,
         notifier: Notifier,
         clock: Clock,
         policy: Policy,
@@ -360,15 +360,12 @@ impl Ledger {
         key_id: &str,
         sealed: &SealedCredential,
     ) -> Result<Vec<u8>, StoreError> {
-        if sealed.master_key_id != self.master_key.id() {
-            return Err(StoreError::Corrupt(format!(
-                "credential {key_id} is sealed under master key {}, not {}",
-                sealed.master_key_id,
-                self.master_key.id()
-            )));
-        }
         self.master_key
-            .open(&KeyId(key_id.to_owned()), &sealed.secret_ciphertext)
+            .open(
+                &sealed.master_key_id,
+                &KeyId(key_id.to_owned()),
+                &sealed.secret_ciphertext,
+            )
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 

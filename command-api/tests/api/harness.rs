@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use actix_web::web;
 use base64::Engine;
 use command_api::http::AppState;
+use command_api::rate_limit::config::RateLimitSettings;
 use command_api::settings::{Secret, Settings};
 use ledger_core::ids::{AppId, OperatorId, SiteId};
 use ledger_core::metadata::ActorRole;
@@ -32,6 +33,16 @@ pub fn settings(db: &TestDb) -> Settings {
         // Cheap argon2: tests log in all the time; production keeps the crate's defaults.
         password_hash_memory_kib: 1024,
         password_hash_iterations: 1,
+        // Limits far above any test's traffic (tests of the limits lower them), counted under
+        // this database's own prefix so parallel tests on the shared Redis never meet.
+        rate_limits: RateLimitSettings {
+            rate_limit_key_prefix: format!("mr:rl:test:{}", db.name),
+            rate_limit_per_ip: 1_000_000,
+            rate_limit_operator_vip: 1_000_000,
+            rate_limit_operator_standard: 1_000_000,
+            rate_limit_operator_trial: 1_000_000,
+            ..RateLimitSettings::default()
+        },
         ..Settings::default()
     }
 }

@@ -137,7 +137,12 @@ async fn serve(
 ) {
     let result = Server::builder()
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            // The builder's `tcp_nodelay` does not reach a listener passed in; without it a
+            // small message can wait for Nagle's timer.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "gRPC server stopped with an error");

@@ -78,6 +78,7 @@ fn handler(path: &str) -> Option<Route> {
     Some(match path {
         "/health" => get().to(health::live),
         "/health/ready" => get().to(health::ready),
+        "/metrics" => get().to(health::metrics),
         // The operator's own data.
         "/api/v1/operator/profile" => get().to(own::profile),
         "/api/v1/operator/sites" => get().to(own::sites),

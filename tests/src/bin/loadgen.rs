@@ -4,8 +4,9 @@
 //!    app and a credit large enough for the whole run), concurrently.
 //! 2. Optional prefill: K authorizations on every operator, to make long streams.
 //! 3. Measure: C workers send signed authorizations (exactly like a headset server, through
-//!    [`tests::headset`]) for S seconds, each picking the next operator round-robin; latency
-//!    goes into an HdrHistogram, answers are counted by status and `error_code`.
+//!    [`tests::headset`], or [`tests::headset_grpc`] with `--grpc`) for S seconds, each
+//!    picking the next operator round-robin; latency goes into an HdrHistogram, answers are
+//!    counted by status and `error_code`.
 //! 4. Books, in SQL on the event store: charges (`GameAuthorized.total_cost`) = balance
 //!    decreases = charged authorizations × players × price. When a projector runs: its lag
 //!    sampled every 100 ms during the run, the wait until its checkpoint reaches the last
@@ -30,6 +31,7 @@ use ledger_core::ids::{AppId, OperatorId, SiteId};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tests::headset::{HeadsetClient, Reply};
+use tests::headset_grpc::{GrpcHeadsetClient, error_code};
 use tokio_postgres::{Client, NoTls};
 
 /// Longest measured phase: a benchmark is bounded, a soak test is another tool.
@@ -128,6 +130,10 @@ struct Cli {
     /// Longest wait for the projector to reach the last event (after prefill and after the run).
     #[arg(long, default_value_t = 120)]
     projector_wait_secs: u64,
+    /// Send the authorizations over gRPC to this endpoint (`mrledger.headset.v1`, e.g.
+    /// http://127.0.0.1:8092) instead of HTTP; setup and the checks stay as they are.
+    #[arg(long, value_name = "URL")]
+    grpc: Option<String>,
     /// Per-request timeout (ms); a timed-out authorization is resolved by a retry afterwards.
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
@@ -245,7 +251,63 @@ fn parsed<T: FromStr>(value: &Value, field: &str) -> anyhow::Result<T> {
 /// One operator the load runs on: a signing client and the site it plays at.
 struct Target {
     client: HeadsetClient,
+    /// The same key over gRPC (`--grpc`): authorizations go there instead.
+    grpc: Option<GrpcHeadsetClient>,
+    timeout: Duration,
     site: SiteId,
+}
+
+impl Target {
+    /// One authorization over the run's transport.
+    async fn authorize(&self, session: &str, app: AppId, players: i64) -> Attempt {
+        let Some(grpc) = &self.grpc else {
+            let result = self
+                .client
+                .try_authorize(session, app, self.site, players)
+                .await;
+            return http_attempt(result);
+        };
+        let mut request = grpc.authorize_request(session, app, self.site, players);
+        request.set_timeout(self.timeout);
+        match grpc.send_authorize(request).await {
+            Ok(answer) => Attempt::Success {
+                replayed: answer.idempotent_replayed,
+            },
+            // No error code: the call never reached the service (transport, deadline).
+            Err(status) if error_code(&status).is_empty() => {
+                Attempt::NoAnswer(format!("{:?}", status.code()))
+            }
+            Err(status) => Attempt::Refused {
+                label: format!("{:?} {}", status.code(), error_code(&status)),
+                server_error: matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::Internal
+                ),
+            },
+        }
+    }
+}
+
+/// What an authorization got back, whichever transport carried it.
+enum Attempt {
+    Success { replayed: bool },
+    Refused { label: String, server_error: bool },
+    NoAnswer(String),
+}
+
+fn http_attempt(result: Result<Reply, reqwest::Error>) -> Attempt {
+    match result {
+        Ok(reply) if reply.status == 200 => Attempt::Success {
+            replayed: reply.replayed,
+        },
+        Ok(reply) => Attempt::Refused {
+            label: format!("{} {}", reply.status, reply.error_code()),
+            server_error: reply.status >= 500,
+        },
+        Err(e) if e.is_timeout() => Attempt::NoAnswer("timeout".to_owned()),
+        Err(e) if e.is_connect() => Attempt::NoAnswer("connect error".to_owned()),
+        Err(_) => Attempt::NoAnswer("transport error".to_owned()),
+    }
 }
 
 struct World {
@@ -329,14 +391,20 @@ async fn set_up_operator(
             json!({ "amount": format!("{:.2}", cli.credit), "reason": "loadgen opening balance" }),
         )
         .await?;
+    let (key_id, secret) = (text(credentials, "key_id")?, text(credentials, "secret")?);
     Ok(Target {
         client: HeadsetClient {
             base_url: cli.base_url.trim_end_matches('/').to_owned(),
             operator_id: operator,
-            key_id: text(credentials, "key_id")?.to_owned(),
-            secret: text(credentials, "secret")?.to_owned(),
+            key_id: key_id.to_owned(),
+            secret: secret.to_owned(),
             http: http.clone(),
         },
+        grpc: cli
+            .grpc
+            .as_deref()
+            .map(|url| GrpcHeadsetClient::new(url, operator, key_id, secret)),
+        timeout: Duration::from_millis(cli.timeout_ms),
         site,
     })
 }
@@ -354,14 +422,12 @@ enum Outcome {
     Unknown(String),
 }
 
-fn outcome(result: Result<Reply, reqwest::Error>) -> Outcome {
-    match result {
-        Ok(reply) if reply.status == 200 && !reply.replayed => Outcome::Charged,
-        Ok(reply) if reply.status == 200 => Outcome::Answered("200 replayed".to_owned()),
-        Ok(reply) => Outcome::Answered(format!("{} {}", reply.status, reply.error_code())),
-        Err(e) if e.is_timeout() => Outcome::Unknown("timeout".to_owned()),
-        Err(e) if e.is_connect() => Outcome::Unknown("connect error".to_owned()),
-        Err(_) => Outcome::Unknown("transport error".to_owned()),
+fn outcome(attempt: Attempt) -> Outcome {
+    match attempt {
+        Attempt::Success { replayed: false } => Outcome::Charged,
+        Attempt::Success { replayed: true } => Outcome::Answered("200 replayed".to_owned()),
+        Attempt::Refused { label, .. } => Outcome::Answered(label),
+        Attempt::NoAnswer(label) => Outcome::Unknown(label),
     }
 }
 
@@ -501,8 +567,7 @@ async fn worker(shared: &Shared<'_>) -> Tally {
         let session = target.client.new_session_id();
         let sent = Instant::now();
         let result = target
-            .client
-            .try_authorize(&session, shared.world.app, target.site, shared.players)
+            .authorize(&session, shared.world.app, shared.players)
             .await;
         let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
         shared.done.fetch_add(1, Ordering::Relaxed);
@@ -541,15 +606,19 @@ async fn resolve(world: &World, players: u32, pending: &[Pending]) -> (u64, u64)
         let target = &world.targets[*index];
         let mut settled = false;
         for _ in 0..RESOLVE_ATTEMPTS {
-            let result = target
-                .client
-                .try_authorize(session, world.app, target.site, i64::from(players))
-                .await;
-            match result {
-                Ok(reply) if reply.status < 500 => {
-                    if reply.status == 200 {
-                        charged += 1;
-                    }
+            match target
+                .authorize(session, world.app, i64::from(players))
+                .await
+            {
+                Attempt::Success { .. } => {
+                    charged += 1;
+                    settled = true;
+                    break;
+                }
+                Attempt::Refused {
+                    server_error: false,
+                    ..
+                } => {
                     settled = true;
                     break;
                 }
@@ -1223,6 +1292,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let report = json!({
         "label": cli.label,
         "base_url": cli.base_url,
+        "transport": if cli.grpc.is_some() { "grpc" } else { "http" },
+        "grpc_url": cli.grpc,
         "operators": cli.operators,
         "concurrency": cli.concurrency,
         "duration_secs": cli.duration_secs,
