@@ -8,6 +8,7 @@ use tokio_postgres::Client;
 
 use crate::batch::{self, BATCH_SIZE};
 use crate::source::Until;
+use crate::tables;
 use crate::time_zone::{self, DEFAULT_TIME_ZONE};
 use crate::{Error, Step, check_schema_name, project_batch_of};
 
@@ -74,6 +75,7 @@ pub async fn rebuild_in_zone(
         events += n as u64;
         tracing::debug!(events, "rebuild progress");
     }
+    analyze_next(client).await?;
     let tx = client.transaction().await?;
     batch::lock(&tx).await?;
     while let Step::Projected(n) =
@@ -99,4 +101,16 @@ pub async fn rebuild_in_zone(
         "read schema rebuilt and swapped"
     );
     Ok(report)
+}
+
+/// Gathers planner statistics for the filled tables before the swap (outside the projection
+/// lock): fresh tables have none until autovacuum gets to them, and the queries run right
+/// after the swap would otherwise be planned blind.
+async fn analyze_next(client: &Client) -> Result<(), Error> {
+    for table in tables::ALL {
+        client
+            .batch_execute(&format!("ANALYZE {NEXT_SCHEMA}.{}", table.name))
+            .await?;
+    }
+    Ok(())
 }

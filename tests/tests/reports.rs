@@ -128,7 +128,9 @@ impl Seeder<'_> {
         let id = OperatorId::new();
         let arcade = Arcade {
             id,
-            username: format!("op_{}", &id.as_uuid().simple().to_string()[..12]),
+            // The id's random tail: its head is the creation time, which two arcades made
+            // within one millisecond share (usernames are unique).
+            username: format!("op_{}", &id.as_uuid().simple().to_string()[20..]),
             site: SiteId::new(),
             balance: Money::ZERO,
             sessions: 0,
