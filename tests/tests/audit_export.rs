@@ -134,3 +134,49 @@ async fn an_exported_stream_verifies_offline_until_a_payload_byte_is_changed() {
     assert_eq!(missing.status, 404);
     assert_eq!(missing.code(), "NOT_FOUND");
 }
+
+/// A stream longer than one export batch comes out whole, in order, and still verifies:
+/// the export reads it in keyset batches, each a short query.
+#[tokio::test]
+async fn a_stream_longer_than_one_batch_exports_whole_and_verifies() {
+    use ledger_core::headset_server::{HeadsetServer, HeadsetServerEvent};
+    use ledger_core::ids::SiteId;
+
+    const HEARTBEATS: usize = 4_500;
+    let cluster = Cluster::start(&[]).await;
+    let admin = cluster.admin_token().await;
+    let operator = OperatorId::new();
+    let stream = HeadsetServer::stream_id(operator, "srv-1");
+    let at = chrono::Utc::now();
+    let heartbeats: Vec<HeadsetServerEvent> = (0..HEARTBEATS)
+        .map(|n| HeadsetServerEvent::HeartbeatReceived {
+            operator_id: operator,
+            site_id: SiteId::new(),
+            server_id: "srv-1".to_owned(),
+            players_online: (n % 9) as u32,
+            version: "1.0.0".to_owned(),
+            received_at: at,
+        })
+        .collect();
+    let client = cluster.db.client().await;
+    tests::events::append::<HeadsetServer>(
+        &client,
+        &stream,
+        &heartbeats,
+        &tests::events::metadata(at),
+    )
+    .await
+    .unwrap();
+
+    let path = format!("/api/v1/audit/streams/HeadsetServer/{operator}%2Fsrv-1/export");
+    let answer = cluster.query(&path, &admin).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.bytes)
+    );
+    let verified = verify_jsonl(answer.bytes.as_slice()).unwrap();
+    assert_eq!(verified.events, HEARTBEATS as u64);
+    assert_eq!(verified.last_sequence, HEARTBEATS as i64);
+}

@@ -1,13 +1,14 @@
 //! The event store as auditors see it: one stream by sequence, or everything by position.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::Stream;
 use ledger_core::chain::{self, ExportedEvent};
 use serde_json::value::RawValue;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Store, StoreError};
+use crate::export::{Batch, keyset_batches};
 use crate::views::{EventView, FeedPage, StreamPage, Time};
 
 /// The visibility horizon, as an `xid8`: every transaction below it has finished. It is
@@ -24,6 +25,9 @@ pub(super) const HORIZON: &str = "(SELECT coalesce( \
                AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))), \
         pg_snapshot_xmax(s.snap)) \
      FROM (SELECT pg_current_snapshot() AS snap) s)";
+
+/// Events per statement of a stream export (a few megabytes at most in memory).
+pub const EXPORT_BATCH_EVENTS: i64 = 2_000;
 
 const EVENT_COLUMNS: &str = "position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
      payload::text AS payload, metadata::text AS metadata, hash, recorded_at";
@@ -70,10 +74,11 @@ fn exported_event(row: &Row) -> Result<ExportedEvent, StoreError> {
 }
 
 impl Store {
-    /// Every event of one stream in sequence order, streamed from the database (one query,
-    /// within the pool's statement timeout: fine for one stream); `None` when the stream has
-    /// no event at all. `payload` and `metadata` are read as stored (`::text`, not
-    /// re-serialized), so the export verifies against the chain.
+    /// Every event of one stream in sequence order, streamed in keyset batches of
+    /// [`EXPORT_BATCH_EVENTS`] (each a short query on a pooled connection, so a stream of any
+    /// length outlives neither the statement timeout nor holds a connection while the client
+    /// reads); `None` when the stream has no event at all. `payload` and `metadata` are read
+    /// as stored (`::text`, not re-serialized), so the export verifies against the chain.
     pub async fn stream_export(
         &self,
         aggregate_type: &str,
@@ -95,26 +100,37 @@ impl Store {
         {
             return Ok(None);
         }
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM public.events
-             WHERE aggregate_type = $1 AND aggregate_id = $2
-             ORDER BY sequence"
-        );
-        let stmt = client.prepare_cached(&sql).await?;
-        let params: [&(dyn ToSql + Sync); 2] = [&aggregate_type, &aggregate_id];
-        let rows = client.query_raw(&stmt, params).await?;
-        // The client rides along with the rows: its connection goes back to the pool when the
-        // stream ends or is dropped (the client went away), not before.
-        Ok(Some(stream::unfold(
-            (client, Box::pin(rows)),
-            |(client, mut rows)| async move {
-                let row = rows.next().await?;
-                let event = row
-                    .map_err(StoreError::from)
-                    .and_then(|row| exported_event(&row));
-                Some((event, (client, rows)))
-            },
-        )))
+        drop(client);
+        let store = self.clone();
+        let stream = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        // Sequences start at 1: the first batch is the one after sequence 0.
+        Ok(Some(keyset_batches(move |after: Option<i64>| {
+            let (store, (aggregate_type, aggregate_id)) = (store.clone(), stream.clone());
+            async move {
+                let client = store.client().await?;
+                let sql = format!(
+                    "SELECT {EVENT_COLUMNS} FROM public.events
+                     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+                     ORDER BY sequence LIMIT $4"
+                );
+                let stmt = client.prepare_cached(&sql).await?;
+                let params: [&(dyn ToSql + Sync); 4] = [
+                    &aggregate_type,
+                    &aggregate_id,
+                    &after.unwrap_or(0),
+                    &EXPORT_BATCH_EVENTS,
+                ];
+                let events = client
+                    .query(&stmt, &params)
+                    .await?
+                    .iter()
+                    .map(exported_event)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let full = events.len() as i64 == EXPORT_BATCH_EVENTS;
+                let next = events.last().filter(|_| full).map(|e| e.sequence);
+                Ok(Batch { rows: events, next })
+            }
+        })))
     }
 
     /// Events of one stream from `from_sequence` on, in sequence order. Sequences of a stream
