@@ -37,6 +37,9 @@ pub enum Error {
         recorded: String,
         configured: String,
     },
+    /// Another `projector rebuild` holds the rebuild lock.
+    #[error("another rebuild is running: wait for it to finish")]
+    RebuildRunning,
 }
 
 impl Error {

@@ -10,12 +10,15 @@ use crate::batch::{self, BATCH_SIZE};
 use crate::source::Until;
 use crate::tables;
 use crate::time_zone::{self, DEFAULT_TIME_ZONE};
-use crate::{Error, Step, check_schema_name, project_batch_of};
+use crate::{Error, Step, check_schema_name};
 
 /// Schema the rebuild fills before the swap.
 pub const NEXT_SCHEMA: &str = "read_next";
 /// Name the replaced schema has between the swap and its drop (same transaction).
 const OLD_SCHEMA: &str = "read_old";
+/// Session advisory lock held for a whole rebuild: two at once would drop each other's
+/// [`NEXT_SCHEMA`].
+pub const REBUILD_LOCK: i64 = 7_262_736_511;
 
 /// Events per transaction while replaying into a schema nobody reads yet (rebuild, verify).
 /// The live [`BATCH_SIZE`] is small to keep lag and lock time short; a replay has neither
@@ -60,6 +63,26 @@ pub async fn rebuild_in_zone(
 ) -> Result<RebuildReport, Error> {
     check_schema_name(schema)?;
     time_zone::check(&*client, time_zone).await?;
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&REBUILD_LOCK])
+        .await?
+        .get(0);
+    if !locked {
+        return Err(Error::RebuildRunning);
+    }
+    let rebuilt = replay_and_swap(client, schema, time_zone).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&REBUILD_LOCK])
+        .await?;
+    rebuilt
+}
+
+/// The rebuild proper, run under the rebuild lock.
+async fn replay_and_swap(
+    client: &mut Client,
+    schema: &str,
+    time_zone: &str,
+) -> Result<RebuildReport, Error> {
     let started = Instant::now();
     {
         let tx = client.transaction().await?;
@@ -70,18 +93,24 @@ pub async fn rebuild_in_zone(
         time_zone::claim(&tx, NEXT_SCHEMA, time_zone).await?;
         tx.commit().await?;
     }
-    let mut events = 0u64;
-    while let Step::Projected(n) = project_batch_of(client, NEXT_SCHEMA, REPLAY_BATCH_SIZE).await? {
-        events += n as u64;
-        tracing::debug!(events, "rebuild progress");
-    }
+    // Replay without the projection lock (nobody else writes the new schema; the rebuild
+    // lock keeps a second rebuild out), so the live projector goes on meanwhile. Each loop
+    // stops at the first short batch: events keep arriving under load, and a loop that
+    // waited for an empty batch could chase the tail for as long as the load lasts.
+    let mut events = replay_until_short_batch(client, REPLAY_BATCH_SIZE).await?;
     analyze_next(client).await?;
     let tx = client.transaction().await?;
     batch::lock(&tx).await?;
-    while let Step::Projected(n) =
-        batch::project_in(&tx, NEXT_SCHEMA, BATCH_SIZE, Until::Horizon).await?
-    {
+    loop {
+        let Step::Projected(n) =
+            batch::project_in(&tx, NEXT_SCHEMA, BATCH_SIZE, Until::Horizon).await?
+        else {
+            break;
+        };
         events += n as u64;
+        if (n as i64) < BATCH_SIZE {
+            break;
+        }
     }
     tx.batch_execute(&format!(
         "ALTER SCHEMA {schema} RENAME TO {OLD_SCHEMA}; \
@@ -101,6 +130,25 @@ pub async fn rebuild_in_zone(
         "read schema rebuilt and swapped"
     );
     Ok(report)
+}
+
+/// Replays the tail into [`NEXT_SCHEMA`], a transaction per batch of `limit` events, until
+/// a batch comes back short: the schema then stands where the tail stood a moment ago.
+async fn replay_until_short_batch(client: &mut Client, limit: i64) -> Result<u64, Error> {
+    let mut events = 0u64;
+    loop {
+        let tx = client.transaction().await?;
+        let step = batch::project_in(&tx, NEXT_SCHEMA, limit, Until::Horizon).await?;
+        tx.commit().await?;
+        let Step::Projected(n) = step else {
+            return Ok(events);
+        };
+        events += n as u64;
+        tracing::debug!(events, "rebuild progress");
+        if (n as i64) < limit {
+            return Ok(events);
+        }
+    }
 }
 
 /// Gathers planner statistics for the filled tables before the swap (outside the projection

@@ -59,6 +59,32 @@ async fn rebuild_yields_identical_tables_and_leaves_no_scratch_schema() {
 }
 
 #[tokio::test]
+async fn a_second_rebuild_is_refused_while_one_runs() {
+    let db = TestDb::new().await;
+    let mut client = db.client().await;
+    seed_mixed(&client).await;
+    // Another session holds the rebuild lock, as a running rebuild does.
+    let other = db.client().await;
+    other
+        .execute("SELECT pg_advisory_lock($1)", &[&projector::REBUILD_LOCK])
+        .await
+        .unwrap();
+    let refused = projector::rebuild(&mut client, READ_SCHEMA).await;
+    assert!(
+        matches!(refused, Err(projector::Error::RebuildRunning)),
+        "{refused:?}"
+    );
+    other
+        .execute("SELECT pg_advisory_unlock($1)", &[&projector::REBUILD_LOCK])
+        .await
+        .unwrap();
+    let report = projector::rebuild(&mut client, READ_SCHEMA).await.unwrap();
+    assert!(report.events > 0);
+    // The lock went with the rebuild: the next one takes it again.
+    projector::rebuild(&mut client, READ_SCHEMA).await.unwrap();
+}
+
+#[tokio::test]
 async fn verify_passes_on_a_clean_projection_and_leaves_nothing_behind() {
     let db = TestDb::new().await;
     let mut client = db.client().await;
