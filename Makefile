@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mrledger-target
 # CI reports every failing test; locally the first failure stops the run.
 NEXTEST_FLAGS ?= $(if $(CI),--no-fail-fast,)
 
-.PHONY: help run stop logs test check fmt clippy bench bench-replay bench-export bench-sse services clean-test-dbs sim
+.PHONY: help run stop logs test check fmt clippy bench bench-overhead bench-replay bench-export bench-sse services clean-test-dbs sim fuzz chaos console check-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ test: services ## what CI runs: fmt check, clippy, build, all tests
 	cargo clippy --workspace --all-targets -- -D warnings
 	@# System tests start the real binaries from the target dir: build them first.
 	cargo build --workspace --bins
+	@bash deploy/check-deploy.sh
+	@# The console's browser test (tests/tests/console_e2e.rs) serves the built console.
+	@bash deploy/dev/ensure-web.sh --browser
+	@bash deploy/console/build.sh
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		echo "cargo nextest run --workspace $(NEXTEST_FLAGS)"; \
 		cargo nextest run --workspace $(NEXTEST_FLAGS); \
@@ -42,6 +46,16 @@ test: services ## what CI runs: fmt check, clippy, build, all tests
 		echo "cargo test --workspace"; \
 		cargo test --workspace; \
 	fi
+
+chaos: services ## only the fault tests (tests/tests/chaos.rs; also part of make test), with their figures
+	cargo build --workspace --bins
+	cargo nextest run -p tests --test chaos --no-capture $(NEXTEST_FLAGS)
+
+console: ## build the web console into deploy/console/dist (npm ci when the lock changed; make run serves it)
+	@bash deploy/console/build.sh
+
+check-deploy: ## validate deploy/k8s, deploy/compose and deploy/systemd (also part of make test)
+	@bash deploy/check-deploy.sh
 
 check: ## cargo check every crate and target
 	cargo check --workspace --all-targets
@@ -56,6 +70,9 @@ bench: ## run the benchmarks (deploy/bench/run.sh)
 	@test -f deploy/bench/run.sh || { echo "deploy/bench/run.sh does not exist yet" >&2; exit 1; }
 	@bash deploy/bench/run.sh
 
+bench-overhead: ## authorize benchmark with vs without rate limiting and tracing, alternating rounds (deploy/bench/overhead.sh)
+	@bash deploy/bench/overhead.sh
+
 bench-replay: ## time projector rebuild and verify on a 300k-event history (deploy/bench/replay.sh)
 	@bash deploy/bench/replay.sh
 
@@ -64,6 +81,9 @@ bench-export: ## time CSV and XLSX exports of 100k usage records and transaction
 
 bench-sse: ## open 5,000 idle SSE connections on one query-api and time a broadcast (deploy/bench/sse.sh)
 	@bash deploy/bench/sse.sh
+
+fuzz: ## fuzz header, session id and body parsing, FUZZ_SECONDS (default 20) per target (nightly)
+	@bash deploy/dev/fuzz.sh
 
 clean-test-dbs: ## drop mr_test_* databases left by interrupted tests (ALL=1: templates too)
 	@bash deploy/dev/clean-test-dbs.sh

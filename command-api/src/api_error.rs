@@ -112,7 +112,8 @@ impl ApiError {
         });
         let mut response = HttpResponse::build(self.code.status());
         response.insert_header(("X-Request-ID", ctx.request_id.as_str()));
-        // A 429 says when to come back, in whole seconds (its details carry the same number).
+        // A 429 (a rate limit or a blocked IP) says when to come back, in whole seconds (its
+        // details carry the same number).
         if self.code == ErrorCode::RateLimitExceeded
             && let Some(retry_after) = self.details["retry_after"].as_u64()
         {

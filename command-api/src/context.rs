@@ -1,9 +1,14 @@
 //! Per-request facts every handler needs: request id, trace id, caller IP, language.
 
 use std::future::{Ready, ready};
+use std::time::Instant;
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use ledger_core::telemetry::{self, RequestFacts};
+use tracing::Instrument;
 
 /// Language of user-facing messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,25 +37,84 @@ impl FromRequest for RequestContext {
     }
 }
 
+/// The ids [`trace_requests`] gave a request, kept in its extensions so every handler and
+/// every event of the request carries the same ones as its log lines and span.
+#[derive(Debug, Clone)]
+struct RequestIds {
+    request_id: String,
+    trace_id: String,
+}
+
+/// The caller's `X-Request-ID` when short and printable, else a new one.
+fn request_id_of(header: Option<&str>) -> String {
+    header
+        .filter(|id| {
+            !id.is_empty() && id.len() <= REQUEST_ID_MAX && id.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// The outermost middleware: opens the request's span (joined to the caller's trace), runs
+/// the request in it, and writes the access log line with its status and duration.
+pub async fn trace_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let request_id = request_id_of(header("X-Request-ID"));
+    let method = req.method().clone();
+    let (span, trace_id) = telemetry::request_span(&RequestFacts {
+        protocol: "http",
+        method: method.as_str(),
+        path: req.path(),
+        request_id: Some(&request_id),
+        traceparent: header("traceparent"),
+        tracestate: header("tracestate"),
+    });
+    if let Some(route) = req.match_pattern() {
+        telemetry::record_route(&span, method.as_str(), &route);
+    }
+    req.extensions_mut().insert(RequestIds {
+        request_id,
+        trace_id,
+    });
+    let outcome = next.call(req).instrument(span.clone()).await;
+    let status = match &outcome {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    telemetry::record_status(&span, status.as_u16());
+    span.in_scope(|| {
+        tracing::debug!(
+            target: "access",
+            status = status.as_u16(),
+            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+    });
+    outcome
+}
+
 impl RequestContext {
     pub fn of(req: &HttpRequest) -> RequestContext {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let request_id = header("X-Request-ID")
-            .filter(|id| {
-                !id.is_empty()
-                    && id.len() <= REQUEST_ID_MAX
-                    && id.bytes().all(|b| b.is_ascii_graphic())
-            })
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        // Without the middleware (handlers tested alone) the ids are made here.
+        let ids = req.extensions().get::<RequestIds>().cloned();
+        let (request_id, trace_id) = match ids {
+            Some(ids) => (ids.request_id, ids.trace_id),
+            None => (
+                request_id_of(header("X-Request-ID")),
+                header("traceparent")
+                    .and_then(trace_id_of)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+            ),
+        };
         RequestContext {
             request_id,
-            trace_id: header("traceparent")
-                .and_then(trace_id_of)
-                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-            source_ip: req
-                .peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default(),
+            trace_id,
+            // The peer, or `X-Forwarded-For` when the peer is a trusted proxy.
+            source_ip: crate::anomaly::http::client_ip_of(req),
             lang: negotiate(header("Accept-Language").unwrap_or("")),
         }
     }

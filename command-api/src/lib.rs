@@ -11,6 +11,7 @@
 //! - [`crypto`]: AES-256-GCM secret sealing and credential generation.
 //! - [`rotation`]: master-key rotation (resealing secrets) and the start-up key check.
 //! - [`rate_limit`]: per-IP and per-operator limits in Redis, with a local fallback.
+//! - [`anomaly`]: failure counting per IP: blocks, automatic operator locks, security alerts.
 //! - [`api_error`]: the table of error codes, statuses and messages.
 //! - [`context`], [`wire`]: per-request facts and response formats.
 //! - [`notify`]: wakes projectors after commits.
@@ -21,6 +22,7 @@
 //! - [`seed`]: the demo data of `make run`.
 
 pub mod accounts;
+pub mod anomaly;
 pub mod api_error;
 pub mod context;
 pub mod crypto;
@@ -53,6 +55,10 @@ use crate::settings::Settings;
 
 /// Longest time to open a database connection before giving up (the request gets a 503).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest wait for a client's request head: a slow or stalled client never holds a worker
+/// slot longer (actix's default, stated so that it is a decision rather than an accident).
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections of the group-commit writer: it writes one statement at a time.
 const COMMITTER_CONNECTIONS: usize = 1;
@@ -127,10 +133,22 @@ pub fn state(settings: &Settings, clock: Clock) -> anyhow::Result<web::Data<AppS
         settings.redis_url.expose(),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    let anomaly = Arc::new(
+        anomaly::AnomalyGuard::new(
+            anomaly::config::Thresholds::from_settings(&settings.anomaly)
+                .map_err(|e| anyhow::anyhow!(e))?,
+            settings.redis_url.expose(),
+            rate_limiter.limits().key_prefix.as_str(),
+            Duration::from_millis(rate_limiter.limits().redis_timeout_ms),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?,
+    );
+    anomaly.spawn_refresher();
     Ok(web::Data::new(AppState {
         ledger,
         auth: http::auth::Auth::new(settings, accounts),
         rate_limiter: Arc::new(rate_limiter),
+        anomaly,
     }))
 }
 
@@ -164,9 +182,18 @@ pub fn serve(
             // The per-IP limit comes before anything else of the request is looked at
             // (inside the metrics, which count its 429s too).
             .wrap(actix_web::middleware::from_fn(rate_limit::http::per_ip))
+            // A blocked IP is refused before the rate limit spends a Redis round trip on it.
+            .wrap(actix_web::middleware::from_fn(
+                anomaly::http::refuse_blocked,
+            ))
             .wrap(actix_web::middleware::from_fn(metrics::track_requests))
+            // Outermost: every request, even one refused by a limit, has its span and ids.
+            .wrap(actix_web::middleware::from_fn(context::trace_requests))
             .configure(http::routes)
     })
+    // A client has this long to send its request head; actix caps the head itself at 128 KiB
+    // and 96 headers (431 / 400 beyond), and each signing header has its own length rule.
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
     .listen(listener)?;
     if workers > 0 {
         server = server.workers(workers);

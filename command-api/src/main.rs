@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use command_api::settings::Settings;
+use ledger_core::telemetry::{self, LogOutput, TelemetryConfig};
 
 #[derive(Parser)]
 #[command(
@@ -41,14 +42,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
+    let log_filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let _telemetry = telemetry::init(&TelemetryConfig {
+        service: "command-api",
+        log_filter: &log_filter,
+        log_output: LogOutput::Stderr,
+        otlp_endpoint: settings.otlp_endpoint(),
+    })?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => command_api::migrate(&settings).await,
         Command::RotateMasterKey { batch_size } => {

@@ -43,6 +43,8 @@ struct Metrics {
     /// values are f64), never in any computation of money.
     revenue: prometheus::Counter,
     rate_limit_blocks: IntCounterVec,
+    anomaly_blocks: prometheus::IntCounter,
+    anomaly_locks: prometheus::IntCounter,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     pool_connections: IntGaugeVec,
@@ -92,6 +94,16 @@ impl Metrics {
                 &["kind"],
             )
             .expect("valid metric"),
+            anomaly_blocks: prometheus::IntCounter::new(
+                "mr_anomaly_blocks_total",
+                "Client IPs blocked by anomaly detection (trips, trusted networks excluded)",
+            )
+            .expect("valid metric"),
+            anomaly_locks: prometheus::IntCounter::new(
+                "mr_anomaly_locks_total",
+                "Operators locked automatically because their keys were misused",
+            )
+            .expect("valid metric"),
             http_requests: IntCounterVec::new(
                 Opts::new(
                     "mr_http_requests_total",
@@ -123,12 +135,14 @@ impl Metrics {
             .expect("valid metric"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(metrics.auth_requests.clone()),
             Box::new(metrics.auth_latency.clone()),
             Box::new(metrics.payment_callbacks.clone()),
             Box::new(metrics.revenue.clone()),
             Box::new(metrics.rate_limit_blocks.clone()),
+            Box::new(metrics.anomaly_blocks.clone()),
+            Box::new(metrics.anomaly_locks.clone()),
             Box::new(metrics.http_requests.clone()),
             Box::new(metrics.http_duration.clone()),
             Box::new(metrics.pool_connections.clone()),
@@ -199,6 +213,16 @@ pub fn payment_callback(channel: &str, result: &Result<Outcome, ApiError>) {
 /// Records one request refused by the rate limit of `kind` (e.g. `operator`, `ip`).
 pub fn rate_limit_blocked(kind: &str) {
     METRICS.rate_limit_blocks.with_label_values(&[kind]).inc();
+}
+
+/// Records one IP blocked by anomaly detection.
+pub fn anomaly_blocked() {
+    METRICS.anomaly_blocks.inc();
+}
+
+/// Records one operator locked by anomaly detection.
+pub fn anomaly_locked() {
+    METRICS.anomaly_locks.inc();
 }
 
 /// Records one answered HTTP request under its route pattern (`None`: no route matched).

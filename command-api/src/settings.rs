@@ -6,6 +6,7 @@ use ledger_core::money::Money;
 use ledger_core::operator::Category;
 use serde::{Deserialize, Serialize};
 
+use crate::anomaly::config::{AnomalySettings, Thresholds};
 use crate::rate_limit::config::{Limits, RateLimitSettings};
 
 /// A secret setting: usable, never printed.
@@ -114,9 +115,16 @@ pub struct Settings {
     /// Redis holding the rate limit counts (`MR_REDIS_URL`); while it is unreachable each
     /// instance counts on its own.
     pub redis_url: Secret,
+    /// OTLP/gRPC collector the request spans are exported to (`MR_OTLP_ENDPOINT`, e.g.
+    /// `http://127.0.0.1:4317`); empty exports none.
+    pub otlp_endpoint: String,
     /// Rate limits per IP and per operator (`MR_RATE_LIMIT_*`, see [`RateLimitSettings`]).
     #[serde(flatten)]
     pub rate_limits: RateLimitSettings,
+    /// Anomaly locking and client addresses (`MR_ANOMALY_*`, `MR_TRUSTED_PROXIES`, see
+    /// [`AnomalySettings`]).
+    #[serde(flatten)]
+    pub anomaly: AnomalySettings,
 }
 
 impl Default for Settings {
@@ -166,7 +174,9 @@ impl Default for Settings {
             recharge_poll_interval_seconds: 30,
             recharge_close_after_seconds: 2 * 3600,
             redis_url: Secret("redis://127.0.0.1:6379".to_owned()),
+            otlp_endpoint: String::new(),
             rate_limits: RateLimitSettings::default(),
+            anomaly: AnomalySettings::default(),
         }
     }
 }
@@ -212,6 +222,11 @@ pub const BINARY_GRPC_ADDR: &str = "127.0.0.1:8092";
 pub const JWT_SECRET_MIN: usize = 32;
 
 impl Settings {
+    /// The OTLP collector, if traces are exported.
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        Some(self.otlp_endpoint.trim()).filter(|e| !e.is_empty())
+    }
+
     pub fn load(config_file: Option<&std::path::Path>) -> Result<Settings, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Serialized::default("command_grpc_addr", BINARY_GRPC_ADDR));
@@ -262,6 +277,7 @@ impl Settings {
         }
         crate::payments::Gateways::from_settings(self)?;
         Limits::from_settings(&self.rate_limits)?;
+        Thresholds::from_settings(&self.anomaly)?;
         self.grpc_addr()
             .map_err(|e| format!("MR_COMMAND_GRPC_ADDR: neither host:port nor off ({e})"))?;
         Ok(())

@@ -22,6 +22,7 @@
 #   BENCH_PREFILL_CONCURRENCY clients prefilling a stream (16)
 #   BENCH_PLAYERS, BENCH_PRICE  players and unit price of every authorization (2, 1.00)
 #   BENCH_ADDR                command-api listen address (127.0.0.1:18080)
+#   BENCH_SCENARIOS           which scenarios run ("spread hot stream_short stream_long")
 #   BENCH_NO_PROJECTOR=1      do not start the projector (its checks are then skipped)
 #   BENCH_OUT                 output folder (bench-out/<timestamp>)
 #   BENCH_SKIP_BUILD=1        measure the release binaries already in the target dir
@@ -50,6 +51,7 @@ PREFILL_CONCURRENCY="${BENCH_PREFILL_CONCURRENCY:-16}"
 PLAYERS="${BENCH_PLAYERS:-2}"
 PRICE="${BENCH_PRICE:-1.00}"
 ADDR="${BENCH_ADDR:-127.0.0.1:18080}"
+SCENARIOS="${BENCH_SCENARIOS:-spread hot stream_short stream_long}"
 OUT="${BENCH_OUT:-$ROOT/bench-out/$(date -u +%Y%m%dT%H%M%SZ)}"
 
 PG_SERVER="${BENCH_PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
@@ -245,10 +247,11 @@ scenario() {
     kill -0 "$API_PID" 2>/dev/null || die "command-api exited during $name (log: $OUT/command-api.log)"
 }
 
-scenario spread "$SPREAD_OPERATORS" "$SPREAD_CONCURRENCY" 0
-scenario hot 1 "$HOT_CONCURRENCY" 0
-scenario stream_short 1 "$STREAM_CONCURRENCY" "$STREAM_SHORT"
-scenario stream_long 1 "$STREAM_CONCURRENCY" "$STREAM_LONG"
+wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+if wanted spread; then scenario spread "$SPREAD_OPERATORS" "$SPREAD_CONCURRENCY" 0; fi
+if wanted hot; then scenario hot 1 "$HOT_CONCURRENCY" 0; fi
+if wanted stream_short; then scenario stream_short 1 "$STREAM_CONCURRENCY" "$STREAM_SHORT"; fi
+if wanted stream_long; then scenario stream_long 1 "$STREAM_CONCURRENCY" "$STREAM_LONG"; fi
 
 log "stopping command-api and projector"
 stop_services

@@ -10,9 +10,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mrledger-target}"
 
 # The three long-running processes make run starts, in start order.
 MR_SERVICES=(command-api projector query-api)
-# Development-only helpers make run starts first when it can (the gateway simulator); the
-# system runs without them, so they are stopped with the services but not waited for.
-MR_DEV_SERVICES=(gateway-sim)
+# Development-only helpers make run starts when it can (the gateway simulator; nginx serving
+# the web console); the system runs without them, so they are stopped with the services but
+# not waited for.
+MR_DEV_SERVICES=(gateway-sim nginx)
 
 log() { printf '==> %s\n' "$*" >&2; }
 warn() { printf 'warning: %s\n' "$*" >&2; }

@@ -8,7 +8,7 @@
 # services it started before (only after the new build succeeded). `make stop` stops them.
 #
 # Environment (all optional): MR_DATABASE_URL, MR_COMMAND_HTTP_ADDR, MR_QUERY_HTTP_ADDR,
-# MR_MASTER_KEY_ID, RUST_LOG, and anything in .run/dev.env; MR_READY_TIMEOUT (seconds to wait
+# MR_CONSOLE_ADDR (the web console's nginx, default 127.0.0.1:8088; off: none), MR_MASTER_KEY_ID, RUST_LOG, and anything in .run/dev.env; MR_READY_TIMEOUT (seconds to wait
 # for the services, default 90).
 set -euo pipefail
 # shellcheck source=deploy/dev/lib.sh
@@ -19,6 +19,18 @@ READY_TIMEOUT="${MR_READY_TIMEOUT:-90}"
 [[ "$READY_TIMEOUT" =~ ^[0-9]+$ ]] || die "MR_READY_TIMEOUT must be a whole number of seconds"
 
 bash "$MR_ROOT/deploy/dev/ensure-services.sh"
+
+# The web console: nginx installed and the console built when deploy/console/dist is missing.
+# Without them the APIs still run; the console is skipped with a warning.
+export MR_CONSOLE_ADDR="${MR_CONSOLE_ADDR:-127.0.0.1:8088}"
+console_built=0
+if [ "$MR_CONSOLE_ADDR" != off ]; then
+    if bash "$MR_ROOT/deploy/dev/ensure-web.sh" && bash "$MR_ROOT/deploy/console/build.sh" --if-missing; then
+        console_built=1
+    else
+        warn "the web console will not be served (see above); MR_CONSOLE_ADDR=off skips it quietly"
+    fi
+fi
 
 # Configuration: generated secrets, then defaults for everything the environment leaves unset.
 # shellcheck source=/dev/null
@@ -97,18 +109,21 @@ port_in_use() {
     # shellcheck disable=SC2016 # expanded by the inner bash
     timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null
 }
-for addr in "$MR_COMMAND_HTTP_ADDR" "$MR_QUERY_HTTP_ADDR" "$MR_QUERY_GRPC_ADDR" "$MR_COMMAND_GRPC_ADDR"; do
+for addr in "$MR_COMMAND_HTTP_ADDR" "$MR_QUERY_HTTP_ADDR" "$MR_QUERY_GRPC_ADDR" "$MR_COMMAND_GRPC_ADDR" "$MR_CONSOLE_ADDR"; do
     [ "$addr" = off ] && continue
     if port_in_use "$addr"; then
         die "something that make run did not start already listens on $addr; stop it, or choose \
-another address with MR_COMMAND_HTTP_ADDR / MR_QUERY_HTTP_ADDR / MR_QUERY_GRPC_ADDR / MR_COMMAND_GRPC_ADDR (off: no gRPC)"
+another address with MR_COMMAND_HTTP_ADDR / MR_QUERY_HTTP_ADDR / MR_QUERY_GRPC_ADDR / MR_COMMAND_GRPC_ADDR (off: no gRPC) / MR_CONSOLE_ADDR (off: no console)"
     fi
 done
 
 # start NAME ARGS...: runs $BIN/NAME in its own session, detached from this terminal.
-start() {
-    local name=$1
-    shift
+start() { start_program "$1" "$BIN/$1" "${@:2}"; }
+
+# start_program NAME PROGRAM ARGS...: the same for any program (nginx), logged as NAME.
+start_program() {
+    local name=$1 program=$2
+    shift 2
     local logf pidf
     logf="$(log_file "$name")"
     pidf="$(pid_file "$name")"
@@ -116,7 +131,7 @@ start() {
     rm -f "$pidf"
     # The inner shell writes its own pid, then becomes the service (exec keeps the pid).
     # shellcheck disable=SC2016 # expanded by the inner bash
-    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' mr-start "$pidf" "$BIN/$name" "$@" \
+    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' mr-start "$pidf" "$program" "$@" \
         >>"$logf" 2>&1 </dev/null &
     wait_for 5 test -s "$pidf" || die "$name did not start (see $logf)"
     log "started $name (pid $(cat "$pidf"), log $logf)"
@@ -209,6 +224,30 @@ if [ "$up" -ne 1 ]; then
     die "the APIs were not ready within ${READY_TIMEOUT}s ($status); services stopped, logs in $MR_RUN_DIR/"
 fi
 
+# --- web console (nginx) ----------------------------------------------------------------------
+# nginx serves deploy/console/dist and proxies each API route to its service, from the template
+# deploy/nginx/console.conf.template (docs/OPERATIONS.md, "Web console").
+console_line="not served (MR_CONSOLE_ADDR=off or see the warnings above)"
+if [ "$console_built" -eq 1 ]; then
+    nginx_dir="$MR_RUN_DIR/nginx"
+    mkdir -p "$nginx_dir"
+    # host:port of a listen address, for an upstream on this machine.
+    upstream() { local u; u="$(url_of "$1")"; printf '%s' "${u#http://}"; }
+    sed -e "s#@LISTEN@#$MR_CONSOLE_ADDR#g" -e "s#@ROOT@#$MR_ROOT/deploy/console/dist#g" \
+        -e "s#@COMMAND@#$(upstream "$MR_COMMAND_HTTP_ADDR")#g" -e "s#@QUERY@#$(upstream "$MR_QUERY_HTTP_ADDR")#g" \
+        -e "s#@RUN_DIR@#$nginx_dir#g" "$MR_ROOT/deploy/nginx/console.conf.template" >"$nginx_dir/nginx.conf"
+    nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+    CONSOLE_URL="$(url_of "$MR_CONSOLE_ADDR")"
+    start_program nginx "$nginx_bin" -p "$nginx_dir" -c "$nginx_dir/nginx.conf" -e "$nginx_dir/nginx-error.log"
+    console_up() { [ "$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$CONSOLE_URL/" || true)" = 200 ]; }
+    if wait_for 10 console_up; then
+        console_line="$CONSOLE_URL   (log in as the demo operator or the admin below; nginx log $nginx_dir/)"
+    else
+        tail -n 20 "$nginx_dir/nginx-error.log" >&2 2>/dev/null || true
+        warn "nginx did not serve $CONSOLE_URL; the APIs run without the console"
+    fi
+fi
+
 # --- tell the user -------------------------------------------------------------------------
 # Shell-quotes a value for the snippets: bare when safe, else escaped (q) or single-quoted (sq).
 q() { printf '%q' "$1"; }
@@ -234,6 +273,7 @@ cat <<EOF
 
 MR Ledger is running.
 
+  web console  $console_line
   command API  $COMMAND_URL   (health: $COMMAND_URL/health, $COMMAND_URL/health/ready)
   query API    $QUERY_URL   (health: $QUERY_URL/health, $QUERY_URL/health/ready)
   gRPC         $MR_COMMAND_GRPC_ADDR   (headset calls, mrledger.headset.v1.HeadsetService)

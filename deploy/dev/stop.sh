@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make stop`: stops the command-api, projector, query-api and gateway-sim that `make run` started
+# `make stop`: stops the command-api, projector, query-api, gateway-sim and nginx that `make run` started
 # (found through their pid files in .run/; nothing else is touched).
 set -euo pipefail
 # shellcheck source=deploy/dev/lib.sh

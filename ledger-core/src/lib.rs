@@ -19,14 +19,19 @@
 //! - [`reconciliation`]: the `Reconciliation` aggregate (one statement compared).
 //! - [`access`]: the role → scope matrix of both APIs.
 //! - [`account_rules`]: username, password, phone, email and tax number rules.
+//! - [`strict_json`]: the JSON reader for request bodies (duplicate keys, depth, number classes).
+//! - [`body_fields`]: field-by-field body decoding that names every bad field.
+//! - [`headset_request`]: the headset protocol's signing headers and bodies, shape-checked.
 #![deny(clippy::float_arithmetic)]
 
 pub mod access;
 pub mod account_rules;
 pub mod announcement;
 pub mod application;
+pub mod body_fields;
 pub mod chain;
 pub mod chinese_amount;
+pub mod headset_request;
 pub mod headset_server;
 pub mod ids;
 pub mod metadata;
@@ -36,5 +41,8 @@ pub mod reconciliation;
 pub mod signing;
 pub mod staff;
 pub mod staff_account;
+pub mod strict_json;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 
 pub use cqrs_es::{Aggregate, DomainEvent};

@@ -51,7 +51,7 @@ pub use batch::{BATCH_SIZE, PROJECTION_LOCK, Step, project_batch_of, project_nex
 pub use checkpoint::Checkpoint;
 pub use error::Error;
 pub use rebuild::{REBUILD_LOCK, RebuildReport, rebuild, rebuild_in_zone};
-pub use run::{run, run_in_zone, run_with_live};
+pub use run::{LEADER_LOCK, STANDBY_POLL, run, run_in_zone, run_with_live};
 pub use time_zone::DEFAULT_TIME_ZONE;
 pub use verify::{VerifyReport, verify};
 

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use ledger_core::telemetry::{self, LogOutput, TelemetryConfig};
 use projector::settings::Settings;
 
 /// Tails the MR Ledger event store into the read tables.
@@ -55,10 +56,14 @@ async fn main() -> anyhow::Result<ExitCode> {
     settings.validate().context("settings")?;
     // RUST_LOG, when set, wins: one log switch for every binary.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log_filter.clone());
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).context("log filter")?)
-        .init();
+    // The services' JSON log lines; the projector has no requests, so no trace export.
+    let _telemetry = telemetry::init(&TelemetryConfig {
+        service: "projector",
+        log_filter: &filter,
+        log_output: LogOutput::Stdout,
+        otlp_endpoint: None,
+    })
+    .context("log set-up")?;
 
     let config: tokio_postgres::Config = settings
         .database_url

@@ -95,6 +95,7 @@ struct Metrics {
     lag_seconds: Gauge,
     projected: IntCounter,
     oldest_transaction: Gauge,
+    active: IntGauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -120,12 +121,18 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Age of the oldest open transaction in this database (pg_stat_activity)",
         )
         .expect("valid metric"),
+        active: IntGauge::new(
+            "mr_projector_active",
+            "1 while this process is the active projector, 0 while it stands by",
+        )
+        .expect("valid metric"),
     };
-    let collectors: [Box<dyn prometheus::core::Collector>; 4] = [
+    let collectors: [Box<dyn prometheus::core::Collector>; 5] = [
         Box::new(metrics.lag_events.clone()),
         Box::new(metrics.lag_seconds.clone()),
         Box::new(metrics.projected.clone()),
         Box::new(metrics.oldest_transaction.clone()),
+        Box::new(metrics.active.clone()),
     ];
     for collector in collectors {
         metrics
@@ -135,6 +142,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
     metrics
 });
+
+/// Notes whether this process is the active projector.
+pub fn set_active(active: bool) {
+    METRICS.active.set(i64::from(active));
+}
 
 /// Counts `n` events projected by this process.
 pub fn events_projected(n: usize) {

@@ -25,6 +25,16 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Wait before reconnecting after the database went away.
 pub const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
+/// Session advisory lock of the active projector: of several `projector run` processes on one
+/// database, the one holding it projects and the others stand by. Its connection's end (the
+/// process died, the network dropped) releases it. Correctness does not rest on it — every
+/// batch takes the projection lock and re-reads the checkpoint — it keeps standbys idle.
+pub const LEADER_LOCK: i64 = 7_262_736_512;
+
+/// How often a standby projector tries to become the active one: the takeover time after the
+/// active one dies.
+pub const STANDBY_POLL: Duration = Duration::from_secs(1);
+
 /// After a wake-up, wait this long before reading, so one batch carries the events of many
 /// commits: a batch costs about the same for 2 events as for 200, and under load waking per
 /// commit spent more CPU projecting than charging. Far inside the 1 s lag budget.
@@ -91,18 +101,46 @@ async fn project_until(
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), Error> {
     let mut client: Option<Client> = None;
+    // Whether `client` holds the leader lock (it goes with the connection).
+    let mut active = false;
+    let mut standby_logged = false;
     loop {
         let outcome = match client.as_mut() {
-            Some(c) if !c.is_closed() => catch_up(c, schema, live, shutdown).await,
-            // Checked on every connection: a rebuild may have swapped in another schema.
-            _ => match connect_claiming(config, schema, time_zone).await {
-                Ok(c) => {
-                    tracing::info!(schema, "projector connected");
-                    client = Some(c);
+            Some(c) if !c.is_closed() && active => catch_up(c, schema, live, shutdown).await,
+            Some(c) if !c.is_closed() => match take_leadership(c).await {
+                Ok(true) => {
+                    active = true;
+                    crate::metrics::set_active(true);
+                    tracing::info!(schema, "active projector");
                     continue;
+                }
+                Ok(false) => {
+                    if !standby_logged {
+                        tracing::info!(schema, "another projector is active: standing by");
+                        standby_logged = true;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(STANDBY_POLL) => continue,
+                        () = &mut *shutdown => return Ok(()),
+                    }
                 }
                 Err(e) => Err(e),
             },
+            // Checked on every connection: a rebuild may have swapped in another schema.
+            _ => {
+                if active {
+                    active = false;
+                    crate::metrics::set_active(false);
+                }
+                match connect_claiming(config, schema, time_zone).await {
+                    Ok(c) => {
+                        tracing::info!(schema, "projector connected");
+                        client = Some(c);
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         };
         match outcome {
             Ok(Some(())) => return Ok(()),
@@ -127,6 +165,14 @@ async fn project_until(
             () = &mut *shutdown => return Ok(()),
         }
     }
+}
+
+/// Tries to become the active projector on `client`'s session.
+async fn take_leadership(client: &Client) -> Result<bool, Error> {
+    let row = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+        .await?;
+    Ok(row.get(0))
 }
 
 /// Projects batches until caught up; `Some(())` when shutdown was asked for meanwhile.

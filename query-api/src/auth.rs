@@ -152,6 +152,9 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             access: endpoint.access,
         });
     }
+    if claims.role == ActorRole::Operator {
+        ledger_core::telemetry::record_operator(account_id);
+    }
     Ok(Caller {
         account_id,
         role: claims.role,

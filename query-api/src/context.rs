@@ -11,6 +11,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use ledger_core::telemetry::{self, RequestFacts};
+use tracing::Instrument;
 use uuid::Uuid;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -121,12 +123,22 @@ pub async fn middleware(
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let (span, _) = telemetry::request_span(&RequestFacts {
+        protocol: "http",
+        method: req.method().as_str(),
+        path: req.path(),
+        request_id: Some(&request_id),
+        traceparent: header("traceparent"),
+        tracestate: header("tracestate"),
+    });
+    if let Some(route) = req.match_pattern() {
+        telemetry::record_route(&span, req.method().as_str(), &route);
+    }
     let context = RequestContext {
         request_id: request_id.clone(),
         lang,
     };
-    let method = req.method().to_string();
-    let path = req.path().to_owned();
 
     let outcome = CONTEXT
         .scope(context, async move {
@@ -137,19 +149,20 @@ pub async fn middleware(
                 (error, response)
             })
         })
+        .instrument(span.clone())
         .await;
 
     let request_id_value = HeaderValue::from_str(&request_id).ok();
     let log = |status: u16| {
-        tracing::info!(
-            target: "access",
-            request_id = %request_id,
-            method = %method,
-            path = %path,
-            status,
-            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "request"
-        );
+        telemetry::record_status(&span, status);
+        span.in_scope(|| {
+            tracing::debug!(
+                target: "access",
+                status,
+                elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "request"
+            );
+        });
     };
     match outcome {
         Ok(mut response) => {

@@ -18,6 +18,7 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     VerifyInProgress,
     ServiceUnavailable,
     InternalError,
@@ -53,6 +54,12 @@ impl ErrorCode {
                 "NOT_FOUND",
                 "资源不存在",
                 "Resource not found",
+            ),
+            ErrorCode::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "请求体过大",
+                "Request body is too large",
             ),
             ErrorCode::VerifyInProgress => (
                 StatusCode::CONFLICT,
@@ -105,6 +112,9 @@ pub enum ApiError {
     /// What was not found (`operator`, `app`, `stream`, `invoice`, `refund`, `route`).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The body is over [`crate::body_limit::BODY_LIMIT`].
+    #[error("request body too large")]
+    PayloadTooLarge,
     #[error("read failed")]
     Store(#[from] StoreError),
     /// One verify runs at a time per instance.
@@ -134,6 +144,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden { .. } => ErrorCode::Forbidden,
             ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::VerifyInProgress => ErrorCode::VerifyInProgress,
             ApiError::Store(e) if e.is_unavailable() => ErrorCode::ServiceUnavailable,
             ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
@@ -148,6 +159,9 @@ impl ApiError {
             ApiError::InvalidParams { fields } => json!({ "fields": fields }),
             ApiError::Forbidden { access } => json!({ "missing_scope": access.as_str() }),
             ApiError::NotFound(resource) => json!({ "resource": resource }),
+            ApiError::PayloadTooLarge => {
+                json!({ "max_bytes": crate::body_limit::BODY_LIMIT })
+            }
             ApiError::Unauthorized(_)
             | ApiError::Store(_)
             | ApiError::RouteNotDeclared

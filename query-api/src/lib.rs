@@ -14,6 +14,7 @@
 //! - [`settings`]: the typed settings (defaults → TOML → `MR_*` environment).
 //! - [`telemetry`]: JSON logs.
 //! - [`context`]: per-request id and language, access log (the outermost middleware).
+//! - [`body_limit`]: the request body size limit (413 `PAYLOAD_TOO_LARGE`).
 //! - [`endpoints`]: every route and the access it needs (the API's spec).
 //! - [`auth`]: the caller: access token (HS256 JWT), live login session, route access.
 //! - [`params`]: path and query decoding into typed filters, naming every bad field.
@@ -32,6 +33,7 @@
 //!   the query API writes (`public.finance_reports`, through a pool of its own).
 
 pub mod auth;
+pub mod body_limit;
 pub mod context;
 pub mod cursor;
 pub mod endpoints;
@@ -48,7 +50,6 @@ pub mod pdf;
 pub mod reports;
 pub mod settings;
 pub mod store;
-pub mod telemetry;
 pub mod views;
 
 use std::future::Future;
@@ -63,6 +64,10 @@ pub use settings::{Secret, Settings};
 use crate::auth::TokenVerifier;
 use crate::reports::Reports;
 use crate::store::{PoolConfigError, Store};
+
+/// Longest wait for a client's request head: a slow or stalled client never holds a worker
+/// slot longer (actix's default, stated so that it is a decision rather than an accident).
+pub const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What every handler shares.
 pub struct AppState {
@@ -117,12 +122,17 @@ fn build_with_reports(
             .app_data(reports.clone())
             .app_data(verify.clone())
             .app_data(probe.clone())
+            .app_data(body_limit::payload_config())
+            .wrap(from_fn(body_limit::middleware))
             .wrap(from_fn(metrics::track_requests))
             .wrap(from_fn(context::middleware))
             .configure(handlers::configure)
             .default_service(web::to(handlers::not_found))
     })
     .workers(settings.http_workers)
+    // A client has this long to send its request head (actix caps the head itself at
+    // 128 KiB and 96 headers, answering 431 / 400 beyond).
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
     .shutdown_timeout(settings.shutdown_timeout_seconds)
     .disable_signals()
     .listen(listener)?

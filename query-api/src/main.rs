@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use query_api::{Settings, telemetry};
+use ledger_core::telemetry::{self, LogOutput, TelemetryConfig};
+use query_api::Settings;
 
 #[derive(Parser)]
 #[command(
@@ -33,7 +34,12 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
     // RUST_LOG, when set, wins: one log switch for every binary.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| settings.log_filter.clone());
-    telemetry::init(&filter)?;
+    let _telemetry = telemetry::init(&TelemetryConfig {
+        service: "query-api",
+        log_filter: &filter,
+        log_output: LogOutput::Stdout,
+        otlp_endpoint: Some(settings.otlp_endpoint.trim()).filter(|e| !e.is_empty()),
+    })?;
     match query_api::live::open_files::raise_to_hard_limit() {
         Ok(limits) => tracing::info!(soft = limits.soft, hard = limits.hard, "open file limit"),
         Err(e) => tracing::warn!(error = %e, "open file limit not raised"),

@@ -35,6 +35,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("QUERY_DB_STATEMENT_TIMEOUT_MS", "db_statement_timeout_ms"),
     ("QUERY_LOG", "log_filter"),
     ("REDIS_URL", "redis_url"),
+    ("OTLP_ENDPOINT", "otlp_endpoint"),
     ("REDIS_CHANNEL", "redis_channel"),
     ("PROJECTOR_LAG_MAX_EVENTS", "projector_lag_max_events"),
     ("PROJECTOR_LAG_MAX_SECONDS", "projector_lag_max_seconds"),
@@ -69,6 +70,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 /// | `MR_QUERY_DB_STATEMENT_TIMEOUT_MS` | `db_statement_timeout_ms` | 5000 |
 /// | `MR_QUERY_LOG` | `log_filter` | `info` |
 /// | `MR_REDIS_URL` | `redis_url` | `redis://127.0.0.1:6379` |
+/// | `MR_OTLP_ENDPOINT` | `otlp_endpoint` | empty: no trace export |
 /// | `MR_REDIS_CHANNEL` | `redis_channel` | `mr:live` |
 /// | `MR_PROJECTOR_LAG_MAX_EVENTS` | `projector_lag_max_events` | 10000 |
 /// | `MR_PROJECTOR_LAG_MAX_SECONDS` | `projector_lag_max_seconds` | 30 |
@@ -118,6 +120,10 @@ pub struct Settings {
     /// a password). Redis may be down: live push pauses, everything else is served.
     #[serde(default = "defaults::redis_url")]
     pub redis_url: Secret,
+    /// OTLP/gRPC collector the request spans are exported to (`http://127.0.0.1:4317`);
+    /// empty exports none.
+    #[serde(default)]
+    pub otlp_endpoint: String,
     /// The channel the projector publishes on (the same setting there).
     #[serde(default = "defaults::redis_channel")]
     pub redis_channel: String,
@@ -247,6 +253,7 @@ impl Settings {
             db_statement_timeout_ms: defaults::db_statement_timeout_ms(),
             log_filter: defaults::log_filter(),
             redis_url: defaults::redis_url(),
+            otlp_endpoint: String::new(),
             redis_channel: defaults::redis_channel(),
             projector_lag_max_events: defaults::projector_lag_max_events(),
             projector_lag_max_seconds: defaults::projector_lag_max_seconds(),

@@ -30,13 +30,21 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Ports handed out for services to listen on: below Linux's ephemeral range (32768–60999),
+/// where the tests' many outgoing connections get their local ports. A port taken from that
+/// range could be given to a client socket between this check and the service's bind.
+const LISTEN_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
 /// A port free on 127.0.0.1 now (e.g. to know the command API's address before it starts).
+/// Ports are tried from a random point of [`LISTEN_PORTS`] on, so parallel test processes
+/// rarely try the same ones.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let span = LISTEN_PORTS.end - LISTEN_PORTS.start;
+    let start = u16::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(span)).expect("in span");
+    (0..span)
+        .map(|i| LISTEN_PORTS.start + (start + i) % span)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 /// A child process killed when the test ends, however it ends.
@@ -137,8 +145,19 @@ impl Cluster {
         Self::launch(extra, Some(logs.to_owned())).await
     }
 
+    /// Like [`Cluster::start`], on a database and Redis of the caller's (e.g. a private
+    /// PostgreSQL cluster and Redis server that a fault test restarts and stops).
+    pub async fn start_on(db: TestDb, redis_url: &str, extra: &[(&str, &str)]) -> Cluster {
+        let mut settings = vec![("MR_REDIS_URL", redis_url)];
+        settings.extend_from_slice(extra);
+        Self::launch_on(db, &settings, None).await
+    }
+
     async fn launch(extra: &[(&str, &str)], logs: Option<PathBuf>) -> Cluster {
-        let db = TestDb::new().await;
+        Self::launch_on(TestDb::new().await, extra, logs).await
+    }
+
+    async fn launch_on(db: TestDb, extra: &[(&str, &str)], logs: Option<PathBuf>) -> Cluster {
         let (command_port, query_port, grpc_port) = (free_port(), free_port(), free_port());
         let command_grpc_port = free_port();
         let mut env: Vec<(String, String)> = vec![
@@ -234,6 +253,14 @@ impl Cluster {
         self.services
             .insert(0, start("command-api", &self.env, self.logs.as_deref()));
         self.wait_ready(&self.command).await;
+    }
+
+    /// Kills the projector without warning (SIGKILL, mid-batch or not) and starts a fresh one
+    /// on the same database; it resumes from its checkpoint.
+    pub fn crash_and_restart_projector(&mut self) {
+        drop(self.services.remove(1));
+        self.services
+            .insert(1, start("projector", &self.env, self.logs.as_deref()));
     }
 
     /// Starts one more command-api process on a port of its own, with the same database and

@@ -27,8 +27,13 @@ pub struct TestDb {
 impl TestDb {
     /// Creates a new database migrated to the latest schema.
     pub async fn new() -> TestDb {
+        Self::on_server(server_url()).await
+    }
+
+    /// [`TestDb::new`] on another server (`postgres://user@host:port`, no database name),
+    /// e.g. a private cluster a fault test restarts.
+    pub async fn on_server(server: String) -> TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let server = server_url();
         let (admin, conn) = tokio_postgres::connect(&format!("{server}/postgres"), NoTls)
             .await
             .expect("PostgreSQL must be running for tests (see README)");

@@ -126,6 +126,14 @@ impl GrpcHeadsetClient {
 
     pub async fn config(&self) -> Result<ConfigResponse, Status> {
         let request = self.signed(CONFIG_METHOD, ConfigRequest {}, None, None);
+        self.send_config(request).await
+    }
+
+    /// Sends a config call built with [`Self::signed`] (and changed by the test).
+    pub async fn send_config(
+        &self,
+        request: Request<ConfigRequest>,
+    ) -> Result<ConfigResponse, Status> {
         Ok(self.client.clone().config(request).await?.into_inner())
     }
 

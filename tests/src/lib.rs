@@ -6,6 +6,8 @@
 //! - [`events`]: a raw appender of hash-chained events (no API involved).
 //! - [`headset`]: a headset-server client that signs requests like a real one.
 //! - [`headset_grpc`]: the same client over gRPC (`mrledger.headset.v1.HeadsetService`).
+//! - [`pg_cluster`], [`redis_server`]: a private PostgreSQL cluster and Redis server, for the
+//!   fault tests that restart or stop them.
 //! - [`gateway_sim`]: WeChat Pay / Alipay simulator (`src/bin/gateway_sim.rs` serves it).
 //! - `tests/`: system tests that start the real binaries.
 //! - `src/bin/loadgen.rs`: the authorize load generator and books check.
@@ -16,3 +18,6 @@ pub mod events;
 pub mod gateway_sim;
 pub mod headset;
 pub mod headset_grpc;
+pub mod otlp_sink;
+pub mod pg_cluster;
+pub mod redis_server;

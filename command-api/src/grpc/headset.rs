@@ -37,9 +37,12 @@ impl HeadsetService {
         HeadsetService { state }
     }
 
-    /// The per-IP limit, before anything else of the call is looked at (as the HTTP
-    /// middleware does for every route).
+    /// A blocked IP is refused, then the per-IP limit applies, before anything else of the
+    /// call is looked at (as the HTTP middlewares do for every route).
     async fn check_ip(&self, ctx: &RequestContext) -> Result<(), ApiError> {
+        if let Some(retry_after) = self.state.anomaly.blocked_for(&ctx.source_ip) {
+            return Err(crate::anomaly::http::blocked_error(retry_after));
+        }
         self.state
             .rate_limiter
             .check_ip(&ctx.source_ip)
@@ -52,18 +55,36 @@ impl HeadsetService {
 struct Call<M> {
     ctx: RequestContext,
     credentials: Credentials,
+    /// The `x-api-key` as sent (if any), for counting the call's failure.
+    presented_key: Option<String>,
     message: M,
 }
 
 /// Reads a call's context and credentials; problems with them are named first, then the
-/// message's (as the HTTP handlers name headers before body fields).
-fn read<M>(request: Request<M>, needs_session: bool) -> (Call<M>, Vec<String>) {
-    let ctx = context(&request);
+/// message's (as the HTTP handlers name headers before body fields). The client address is
+/// the peer, or `x-forwarded-for` when the peer is a trusted proxy (as over HTTP).
+fn read<M>(
+    request: Request<M>,
+    needs_session: bool,
+    guard: &crate::anomaly::AnomalyGuard,
+) -> (Call<M>, Vec<String>) {
+    let mut ctx = context(&request);
+    let metadata = request.metadata();
+    let header = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok());
+    ctx.source_ip = guard.client_ip(
+        request.remote_addr().map(|a| a.ip()),
+        header("x-forwarded-for"),
+    );
+    let presented_key = header("x-api-key")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
     let mut bad = Vec::new();
     let credentials = Credentials::read(request.metadata(), needs_session, &mut bad);
     let call = Call {
         ctx,
         credentials,
+        presented_key,
         message: request.into_inner(),
     };
     (call, bad)
@@ -110,13 +131,41 @@ fn from_json<T: DeserializeOwned>(data_json: &str) -> Result<T, ApiError> {
     })?)
 }
 
-/// Runs `body`, turning its error into a status carrying the error code; either way the
-/// answer names the request id its events recorded (`x-request-id`, as over HTTP).
-async fn answer<T>(
+/// What [`answer`] needs besides the body: the call's context, and its key id as sent for
+/// counting a failure toward anomaly locking.
+struct Answering<'a> {
+    state: &'a AppState,
     ctx: RequestContext,
+    presented_key: Option<String>,
+}
+
+impl HeadsetService {
+    fn answering<M>(&self, call: &Call<M>) -> Answering<'_> {
+        Answering {
+            state: &self.state,
+            ctx: call.ctx.clone(),
+            presented_key: call.presented_key.clone(),
+        }
+    }
+}
+
+/// Runs `body`, turning its error into a status carrying the error code; either way the
+/// answer names the request id its events recorded (`x-request-id`, as over HTTP). A
+/// failure is counted for anomaly locking first.
+async fn answer<T>(
+    on: Answering<'_>,
     body: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<Response<T>, Status> {
-    let message = body.await.map_err(|error| status(&error, &ctx))?;
+    let Answering {
+        state,
+        ctx,
+        presented_key,
+    } = on;
+    let result = body.await;
+    if let Err(error) = &result {
+        crate::anomaly::http::observe(state, &ctx, presented_key.as_deref(), Some(error)).await;
+    }
+    let message = result.map_err(|error| status(&error, &ctx))?;
     let mut response = Response::new(message);
     if let Ok(request_id) = ctx.request_id.parse() {
         response.metadata_mut().insert("x-request-id", request_id);
@@ -187,8 +236,8 @@ impl Service for HeadsetService {
         request: Request<AuthorizeRequest>,
     ) -> Result<Response<AuthorizeResponse>, Status> {
         let started = std::time::Instant::now();
-        let (call, mut bad) = read(request, true);
-        answer(call.ctx.clone(), async move {
+        let (call, mut bad) = read(request, true, &self.state.anomaly);
+        answer(self.answering(&call), async move {
             // Counted like an HTTP authorization: result and latency.
             let outcome: Result<AuthorizeResponse, ApiError> = async {
                 self.check_ip(&call.ctx).await?;
@@ -238,8 +287,8 @@ impl Service for HeadsetService {
         &self,
         request: Request<EndGameRequest>,
     ) -> Result<Response<EndGameResponse>, Status> {
-        let (call, mut bad) = read(request, true);
-        answer(call.ctx.clone(), async move {
+        let (call, mut bad) = read(request, true, &self.state.anomaly);
+        answer(self.answering(&call), async move {
             self.check_ip(&call.ctx).await?;
             let m = &call.message;
             // The HTTP body takes 0..=i64::MAX; the same range here.
@@ -271,8 +320,8 @@ impl Service for HeadsetService {
         &self,
         request: Request<ConfigRequest>,
     ) -> Result<Response<ConfigResponse>, Status> {
-        let (call, bad) = read(request, false);
-        answer(call.ctx.clone(), async move {
+        let (call, bad) = read(request, false, &self.state.anomaly);
+        answer(self.answering(&call), async move {
             self.check_ip(&call.ctx).await?;
             invalid(&bad)?;
             let signed = call.credentials.signed(CONFIG, &call.message);
@@ -312,8 +361,8 @@ impl Service for HeadsetService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
-        let (call, mut bad) = read(request, false);
-        answer(call.ctx.clone(), async move {
+        let (call, mut bad) = read(request, false, &self.state.anomaly);
+        answer(self.answering(&call), async move {
             self.check_ip(&call.ctx).await?;
             let m = &call.message;
             let site_id = id(&m.site_id, "site_id", &mut bad);

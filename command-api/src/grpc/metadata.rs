@@ -4,6 +4,7 @@
 //! Missing or malformed credentials are `INVALID_PARAMS` naming them, as the HTTP headers
 //! are (same names, lower-cased as gRPC metadata keys are).
 
+use ledger_core::headset_request::Header;
 use prost::Message;
 use tonic::Request;
 use tonic::metadata::MetadataMap;
@@ -34,11 +35,15 @@ fn text(metadata: &MetadataMap, key: &str) -> Option<String> {
 impl Credentials {
     /// Reads the credentials; the names of missing or malformed ones go to `bad`.
     pub fn read(metadata: &MetadataMap, needs_session: bool, bad: &mut Vec<String>) -> Self {
-        let key_id = text(metadata, "x-api-key");
-        let timestamp = text(metadata, "x-timestamp")
-            .and_then(|raw| raw.parse::<i64>().ok().map(|ts| (ts, raw)));
-        let signature = text(metadata, "x-signature");
-        let session_id = text(metadata, "x-session-id");
+        // The same length limits as the HTTP headers: an over-long value is malformed.
+        let text = |header: Header| {
+            text(metadata, header.grpc_name()).filter(|v| v.len() <= header.len_max())
+        };
+        let key_id = text(Header::ApiKey);
+        let timestamp =
+            text(Header::Timestamp).and_then(|raw| raw.parse::<i64>().ok().map(|ts| (ts, raw)));
+        let signature = text(Header::Signature);
+        let session_id = text(Header::SessionId);
         for (name, present) in [
             ("x-api-key", key_id.is_some()),
             ("x-timestamp", timestamp.is_some()),
@@ -92,13 +97,17 @@ pub fn context<T>(request: &Request<T>) -> RequestContext {
             !id.is_empty() && id.len() <= REQUEST_ID_MAX && id.bytes().all(|b| b.is_ascii_graphic())
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let trace_id = header("traceparent")
-        .and_then(|traceparent| traceparent.split('-').nth(1))
-        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map_or_else(
-            || uuid::Uuid::new_v4().simple().to_string(),
-            str::to_ascii_lowercase,
-        );
+    // The call's span (opened by the server, see `call_span`) carries the same ids.
+    ledger_core::telemetry::record_request_id(&request_id);
+    let trace_id = ledger_core::telemetry::current_trace_id()
+        .or_else(|| {
+            header("traceparent")
+                .and_then(|traceparent| traceparent.split('-').nth(1))
+                .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(str::to_ascii_lowercase)
+        })
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    ledger_core::telemetry::record_trace_id(&trace_id);
     RequestContext {
         request_id,
         trace_id,

@@ -113,6 +113,7 @@ pub async fn start(
         // answers wait for the client's delayed ACK (~40 ms each).
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let result = Server::builder()
+            .trace_fn(call_span)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
@@ -125,5 +126,13 @@ pub async fn start(
         addr,
         stop: Some(stop),
         task,
+    })
+}
+
+/// The span a call runs in, joined to the caller's trace; the handler records the request id
+/// it makes when the caller sent none ([`metadata::context`]).
+fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    ledger_core::telemetry::grpc_call_span(request.uri().path(), |name| {
+        request.headers().get(name).and_then(|v| v.to_str().ok())
     })
 }

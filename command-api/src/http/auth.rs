@@ -203,11 +203,15 @@ impl Auth {
                 json!({ "missing_scope": missing }),
             ));
         }
-        Ok(Caller {
+        let caller = Caller {
             account_id: claims.sub,
             role: claims.role,
             session_id: claims.sid,
-        })
+        };
+        if let Ok(operator) = caller.operator_id() {
+            ledger_core::telemetry::record_operator(operator);
+        }
+        Ok(caller)
     }
 }
 

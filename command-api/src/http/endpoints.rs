@@ -130,6 +130,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/api/v1/admin/announcements",
         Needs(AnnouncementsWrite),
     ),
+    // Anomaly locking: security alerts and IP blocks (operators unlock as above).
+    e("GET", "/api/v1/admin/security/alerts", Needs(OperatorsRead)),
+    e(
+        "GET",
+        "/api/v1/admin/security/ip-blocks",
+        Needs(OperatorsRead),
+    ),
+    e(
+        "POST",
+        "/api/v1/admin/security/ip-blocks/{ip}/unblock",
+        Needs(OperatorsWrite),
+    ),
     // Staff accounts.
     e("POST", "/api/v1/admin/staff", Needs(StaffWrite)),
     e("PATCH", "/api/v1/admin/staff/{staff_id}", Needs(StaffWrite)),

@@ -3,10 +3,9 @@
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use ledger_core::headset_server::{SERVER_ID_MAX, VERSION_MAX};
+use ledger_core::headset_request::{AuthorizeBody, EndBody, Header, HeartbeatBody, SigningHeaders};
 
 use super::body::read_limited;
-use super::fields::Fields;
 use super::{AppState, respond};
 use crate::api_error::ApiError;
 use crate::context::RequestContext;
@@ -25,70 +24,52 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(HEARTBEAT, web::post().to(heartbeat));
 }
 
-/// Signing headers, checked for presence and shape (not yet for validity).
-struct Headers {
-    key_id: Option<String>,
-    timestamp: Option<(i64, String)>,
-    signature: Option<String>,
-    session_id: Option<String>,
-}
-
-fn headers(req: &HttpRequest, needs_session: bool, bad: &mut Vec<String>) -> Headers {
-    let text = |name: &str| {
+/// Signing headers, checked for presence, length and shape (not yet for validity): an
+/// over-long one is `INVALID_PARAMS` naming it, before any lookup or HMAC.
+fn headers(
+    req: &HttpRequest,
+    needs_session: bool,
+    bad: &mut Vec<String>,
+) -> Option<SigningHeaders> {
+    let lookup = |header: Header| {
         req.headers()
-            .get(name)
+            .get(header.http_name())
             .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
     };
-    let key_id = text("X-API-Key");
-    let timestamp = text("X-Timestamp").and_then(|raw| raw.parse::<i64>().ok().map(|ts| (ts, raw)));
-    let signature = text("X-Signature");
-    let session_id = text("X-Session-ID");
-    for (name, present) in [
-        ("X-API-Key", key_id.is_some()),
-        ("X-Timestamp", timestamp.is_some()),
-        ("X-Signature", signature.is_some()),
-        ("X-Session-ID", session_id.is_some() || !needs_session),
-    ] {
-        if !present {
-            bad.push(name.to_owned());
-        }
-    }
-    Headers {
-        key_id,
-        timestamp,
-        signature,
-        session_id,
-    }
+    SigningHeaders::read(lookup, needs_session)
+        .map_err(|refused| bad.extend(refused.iter().map(|h| h.http_name().to_owned())))
+        .ok()
 }
 
-fn signed(req: &HttpRequest, h: Headers, method: &'static str, body: Vec<u8>) -> SignedRequest {
-    let (timestamp, timestamp_raw) = h.timestamp.expect("checked");
+fn signed(
+    req: &HttpRequest,
+    h: SigningHeaders,
+    method: &'static str,
+    body: Vec<u8>,
+) -> SignedRequest {
     SignedRequest {
-        key_id: h.key_id.expect("checked"),
-        timestamp,
-        timestamp_raw,
-        signature: h.signature.expect("checked"),
+        key_id: h.key_id,
+        timestamp: h.timestamp,
+        timestamp_raw: h.timestamp_raw,
+        signature: h.signature,
         method,
         path: req.path().to_owned(),
         body,
     }
 }
 
-/// Merges header problems into the body's `INVALID_PARAMS` (headers first).
-fn params_error(mut header_bad: Vec<String>, body: Result<(), ApiError>) -> Result<(), ApiError> {
+/// Merges header problems into the body's `INVALID_PARAMS` (headers first); with the headers
+/// fine, the body's own error is answered whole (its `reason` and the like included).
+fn params_error<T>(mut header_bad: Vec<String>, body: Result<T, ApiError>) -> Result<T, ApiError> {
+    if header_bad.is_empty() {
+        return body;
+    }
     if let Err(e) = &body
         && let Some(fields) = e.details["fields"].as_array()
     {
         header_bad.extend(fields.iter().filter_map(|f| f.as_str().map(str::to_owned)));
     }
-    if header_bad.is_empty() {
-        body
-    } else {
-        Err(ApiError::invalid_fields(&header_bad))
-    }
+    Err(ApiError::invalid_fields(&header_bad))
 }
 
 async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> HttpResponse {
@@ -98,21 +79,16 @@ async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState
         let body = read_limited(&req, payload).await?;
         let mut bad = Vec::new();
         let h = headers(&req, true, &mut bad);
-        let mut f = Fields::parse(&body, false);
-        let (app_id, site_id, player_count) = match f.as_mut() {
-            Ok(f) => (f.id("app_id"), f.id("site_id"), f.int("player_count")),
-            Err(_) => (None, None, None),
-        };
-        params_error(bad, f.and_then(Fields::finish_ignoring_unknown))?;
+        let decoded = params_error(bad, AuthorizeBody::decode(&body).map_err(ApiError::from))?;
+        let h = h.expect("checked");
         // The per-operator limit: the key id names the operator; nothing is charged yet.
-        let key_id = h.key_id.as_deref().expect("checked");
-        crate::rate_limit::http::check_authorization(&state, key_id).await?;
+        crate::rate_limit::http::check_authorization(&state, &h.key_id).await?;
         let session_id = h.session_id.clone().expect("checked");
         let input = AuthorizeInput {
             session_id,
-            app_id: app_id.expect("checked"),
-            site_id: site_id.expect("checked"),
-            player_count: player_count.expect("checked"),
+            app_id: decoded.app_id,
+            site_id: decoded.site_id,
+            player_count: decoded.player_count,
         };
         let answer = state
             .ledger
@@ -127,6 +103,7 @@ async fn authorize(req: HttpRequest, payload: Payload, state: web::Data<AppState
     }
     .await;
     crate::metrics::authorization_answered(&result, started);
+    let result = crate::anomaly::http::observed(&state, &req, &ctx, result).await;
     respond(&ctx, result)
 }
 
@@ -136,14 +113,10 @@ async fn end(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> 
         let body = read_limited(&req, payload).await?;
         let mut bad = Vec::new();
         let h = headers(&req, true, &mut bad);
-        let mut f = Fields::parse(&body, true);
-        let duration = match f.as_mut() {
-            Ok(f) => f.opt_int_in("duration_seconds", 0, i64::MAX),
-            Err(_) => None,
-        };
-        params_error(bad, f.and_then(Fields::finish_ignoring_unknown))?;
+        let decoded = params_error(bad, EndBody::decode(&body).map_err(ApiError::from))?;
+        let h = h.expect("checked");
         let session = h.session_id.clone().expect("checked");
-        let duration = duration.map(|d| u64::try_from(d).expect("non-negative"));
+        let duration = decoded.duration_seconds;
         let answer = state
             .ledger
             .end_game(signed(&req, h, "POST", body), &session, duration, &ctx)
@@ -155,6 +128,7 @@ async fn end(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> 
         ))
     }
     .await;
+    let result = crate::anomaly::http::observed(&state, &req, &ctx, result).await;
     respond(&ctx, result)
 }
 
@@ -165,6 +139,7 @@ async fn config(req: HttpRequest, payload: Payload, state: web::Data<AppState>) 
         let mut bad = Vec::new();
         let h = headers(&req, false, &mut bad);
         params_error(bad, Ok(()))?;
+        let h = h.expect("checked");
         let data = state
             .ledger
             .headset_config(signed(&req, h, "GET", body))
@@ -172,6 +147,7 @@ async fn config(req: HttpRequest, payload: Payload, state: web::Data<AppState>) 
         Ok(wire::success(StatusCode::OK, &ctx.request_id, &data))
     }
     .await;
+    let result = crate::anomaly::http::observed(&state, &req, &ctx, result).await;
     respond(&ctx, result)
 }
 
@@ -181,23 +157,13 @@ async fn heartbeat(req: HttpRequest, payload: Payload, state: web::Data<AppState
         let body = read_limited(&req, payload).await?;
         let mut bad = Vec::new();
         let h = headers(&req, false, &mut bad);
-        let mut f = Fields::parse(&body, false);
-        let parsed = match f.as_mut() {
-            Ok(f) => Some((
-                f.id("site_id"),
-                f.text("server_id", 1, SERVER_ID_MAX),
-                f.int_in("players_online", 0, i64::from(u32::MAX)),
-                f.text("version", 1, VERSION_MAX),
-            )),
-            Err(_) => None,
-        };
-        params_error(bad, f.and_then(Fields::finish_ignoring_unknown))?;
-        let (site_id, server_id, players_online, version) = parsed.expect("checked");
+        let decoded = params_error(bad, HeartbeatBody::decode(&body).map_err(ApiError::from))?;
+        let h = h.expect("checked");
         let input = HeartbeatInput {
-            site_id: site_id.expect("checked"),
-            server_id,
-            players_online: u32::try_from(players_online.expect("checked")).expect("range-checked"),
-            version,
+            site_id: decoded.site_id,
+            server_id: decoded.server_id,
+            players_online: decoded.players_online,
+            version: decoded.version,
         };
         let data = state
             .ledger
@@ -206,5 +172,6 @@ async fn heartbeat(req: HttpRequest, payload: Payload, state: web::Data<AppState
         Ok(wire::success(StatusCode::OK, &ctx.request_id, &data))
     }
     .await;
+    let result = crate::anomaly::http::observed(&state, &req, &ctx, result).await;
     respond(&ctx, result)
 }

@@ -40,6 +40,7 @@ pub struct AppState {
     pub ledger: Arc<Ledger>,
     pub auth: auth::Auth,
     pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
+    pub anomaly: Arc<crate::anomaly::AnomalyGuard>,
 }
 
 pub fn respond(ctx: &RequestContext, result: Result<HttpResponse, ApiError>) -> HttpResponse {
@@ -85,4 +86,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     finance::routes(cfg);
     payments::routes(cfg);
     reconciliation::routes(cfg);
+    crate::anomaly::http::routes(cfg);
 }

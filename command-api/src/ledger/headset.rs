@@ -113,9 +113,13 @@ async fn check_fresh<T>(
 
 impl Ledger {
     pub(super) async fn known_key(&self, key_id: &str) -> Result<KnownKey, ApiError> {
-        self.find_key(key_id)
+        let key = self
+            .find_key(key_id)
             .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))?;
+        // The operator the request claims to act for, on its span and log lines.
+        ledger_core::telemetry::record_operator(key.operator_id);
+        Ok(key)
     }
 
     /// Key liveness → timestamp → signature → account state, on the operator's slot.

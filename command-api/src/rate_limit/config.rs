@@ -23,6 +23,9 @@ pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 50;
 /// (`MR_RATE_LIMIT_PER_IP`, `MR_RATE_LIMIT_OPERATOR_VIP`, …).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateLimitSettings {
+    /// `false` admits everything without counting (`MR_RATE_LIMIT_ENABLED`): for a deployment
+    /// whose gateway in front already limits, and to measure what the limiter costs.
+    pub rate_limit_enabled: bool,
     /// Prefix of every Redis key (`<prefix>:ip:<addr>`, `<prefix>:op:<operator id>`), so
     /// several deployments (or parallel tests) can share one Redis without sharing counts.
     pub rate_limit_key_prefix: String,
@@ -43,6 +46,7 @@ pub struct RateLimitSettings {
 impl Default for RateLimitSettings {
     fn default() -> Self {
         RateLimitSettings {
+            rate_limit_enabled: true,
             rate_limit_key_prefix: "mr:rl".to_owned(),
             rate_limit_window_seconds: DEFAULT_WINDOW_SECONDS,
             rate_limit_per_ip: DEFAULT_IP_LIMIT,
@@ -58,6 +62,7 @@ impl Default for RateLimitSettings {
 /// The checked form of [`RateLimitSettings`].
 #[derive(Debug, Clone)]
 pub struct Limits {
+    pub enabled: bool,
     pub key_prefix: String,
     pub window_seconds: u64,
     pub per_ip: u32,
@@ -93,6 +98,7 @@ impl Limits {
             }
         }
         Ok(Limits {
+            enabled: s.rate_limit_enabled,
             key_prefix: s.rate_limit_key_prefix.trim().to_owned(),
             window_seconds: s.rate_limit_window_seconds,
             per_ip: s.rate_limit_per_ip,

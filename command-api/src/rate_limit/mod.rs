@@ -11,12 +11,14 @@
 //!
 //! Layout:
 //! - [`config`]: the settings and their checked form ([`config::Limits`]).
-//! - [`redis_window`]: the Redis sorted-set window and its Lua script.
+//! - [`redis_window`]: the Redis window and its Lua script.
+//! - [`leases`]: blocks of admissions taken at once for very large limits.
 //! - [`local`]: the in-process window used while Redis is unreachable.
 //! - [`http`]: the per-IP middleware, the authorize hook and the 429 answer.
 
 pub mod config;
 pub mod http;
+pub mod leases;
 pub mod local;
 pub mod redis_window;
 
@@ -29,6 +31,7 @@ use ledger_core::ids::OperatorId;
 use ledger_core::operator::Category;
 
 use self::config::Limits;
+use self::leases::{Leases, lease_size};
 use self::local::LocalWindow;
 use self::redis_window::RedisWindow;
 
@@ -85,6 +88,7 @@ impl Backend {
 pub struct RateLimiter {
     limits: Limits,
     redis: RedisWindow,
+    leases: Leases,
     local: LocalWindow,
     using_local: AtomicBool,
     /// Until when checks skip Redis (it failed recently).
@@ -99,6 +103,7 @@ impl RateLimiter {
         Ok(RateLimiter {
             limits,
             redis,
+            leases: Leases::default(),
             local: LocalWindow::default(),
             using_local: AtomicBool::new(false),
             redis_skipped_until: Mutex::new(None),
@@ -175,12 +180,24 @@ impl RateLimiter {
     }
 
     async fn check(&self, key: &str, limit: u32) -> Result<(), Exceeded> {
+        if !self.limits.enabled {
+            return Ok(());
+        }
+        let leasing = limit > redis_window::EXACT_LIMIT_MAX;
+        if leasing && self.leases.take(key, Instant::now()) {
+            return Ok(());
+        }
         let window = Duration::from_secs(self.limits.window_seconds);
+        let ask = if leasing { lease_size(limit) } else { 1 };
         let verdict = match self.redis_if_worth_trying() {
             false => self.local_check(key, limit, window),
-            true => match self.redis.check(key, limit, window).await {
-                Ok(verdict) => {
+            true => match self.redis.check(key, limit, window, ask).await {
+                Ok((verdict, granted)) => {
                     self.redis_answered();
+                    if verdict == Verdict::Admitted && granted > 1 {
+                        // This request is the first of the lease.
+                        self.leases.grant(key, granted - 1, Instant::now());
+                    }
                     verdict
                 }
                 Err(cause) => {
@@ -246,4 +263,68 @@ fn whole_seconds_at_least_one(duration: Duration) -> u64 {
         .max(1)
         .try_into()
         .unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::config::RateLimitSettings;
+    use super::*;
+
+    fn limiter(per_ip: u32) -> (RateLimiter, String) {
+        let prefix = format!("mr:rl:unit:{}", uuid::Uuid::new_v4().simple());
+        let settings = RateLimitSettings {
+            rate_limit_key_prefix: prefix.clone(),
+            rate_limit_per_ip: per_ip,
+            ..RateLimitSettings::default()
+        };
+        let limits = Limits::from_settings(&settings).unwrap();
+        (
+            RateLimiter::new(limits, "redis://127.0.0.1:6379").unwrap(),
+            prefix,
+        )
+    }
+
+    /// The sum of the window counters Redis holds under `prefix`.
+    async fn counted_in_redis(prefix: &str) -> i64 {
+        let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+        let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let mut total = 0;
+        for key in keys {
+            let n: i64 = redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            total += n;
+        }
+        total
+    }
+
+    #[tokio::test]
+    async fn a_large_limit_takes_admissions_from_redis_a_lease_at_a_time() {
+        let (limiter, prefix) = limiter(5_000);
+        // 1% of 5,000: one round trip per 50 requests.
+        for _ in 0..120 {
+            limiter.check_ip("192.0.2.1").await.unwrap();
+        }
+        assert_eq!(counted_in_redis(&prefix).await, 150);
+        assert_eq!(limiter.backend(), Backend::Redis);
+    }
+
+    #[tokio::test]
+    async fn leases_never_admit_past_the_limit() {
+        let (limiter, _) = limiter(1_001);
+        let mut admitted = 0;
+        for _ in 0..1_100 {
+            if limiter.check_ip("192.0.2.2").await.is_ok() {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 1_001);
+    }
 }

@@ -30,7 +30,7 @@ pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] tokio_postgres::Error),
+    Database(tokio_postgres::Error),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
 }
@@ -55,8 +55,37 @@ pub(crate) fn classify(error: tokio_postgres::Error) -> StoreError {
             _ => StoreError::Taken(constraint),
         };
     }
-    if error.is_closed() || error.code().is_none() {
-        return StoreError::Unavailable(error.to_string());
+    StoreError::from(error)
+}
+
+/// Any database error met with `?`: one that says the database is (for now) not there is
+/// `Unavailable` (503, nothing happened, retry), the rest `Database` (500).
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        if is_unavailable(&error) {
+            StoreError::Unavailable(error.to_string())
+        } else {
+            StoreError::Database(error)
+        }
     }
-    StoreError::Database(error)
+}
+
+/// The connection is gone or the server is going away: the socket closed or failed, or SQLSTATE class 08 (connection exception), 57P01–57P03 (the server shut down or
+/// terminated this backend, or cannot accept connections yet) or 53 (out of resources, e.g.
+/// too many connections).
+fn is_unavailable(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        // No SQLSTATE: only a failed socket means the database is away (a value that does
+        // not convert, say, is a bug of ours).
+        None => std::error::Error::source(error).is_some_and(|s| s.is::<std::io::Error>()),
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+    }
 }

@@ -179,6 +179,47 @@ async fn the_per_ip_limit_applies_to_any_endpoint() {
     let health = http.get(format!("{}/health", limited.base)).send().await;
     assert_eq!(health.unwrap().status(), 429);
     assert_eq!(app.charges(arcade.operator).await, 0);
+    // Except the gateways' notifications: verified by signature, never counted per IP (this
+    // unsigned one is refused by the verification, not by the limit).
+    for channel in ["wechat", "alipay"] {
+        let notify = http
+            .post(format!("{}/api/v1/payments/{channel}/notify", limited.base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(notify.status(), 429, "{channel}");
+    }
+}
+
+#[tokio::test]
+async fn disabled_limits_admit_everything_and_count_nothing() {
+    let app = TestApp::spawn().await;
+    let arcade = app.arcade("1000", "1.00", 1, 8).await;
+    let prefix = format!("mr:rl:test:{}:disabled", app.db.name);
+    let unlimited = instance(&app, |s| {
+        s.rate_limits.rate_limit_enabled = false;
+        s.rate_limits.rate_limit_key_prefix = prefix.clone();
+        s.rate_limits.rate_limit_per_ip = 1;
+        s.rate_limits.rate_limit_operator_standard = 1;
+        s.rate_limits.rate_limit_operator_vip = 1;
+        s.rate_limits.rate_limit_operator_trial = 1;
+    })
+    .await;
+    let headset = headset_at(&unlimited.base, &arcade);
+    for _ in 0..4 {
+        assert_eq!(authorize(&headset, &arcade).await.status, 200);
+    }
+    assert_eq!(app.charges(arcade.operator).await, 4);
+    // Nothing was counted in Redis under the instance's prefix.
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
 }
 
 #[tokio::test]

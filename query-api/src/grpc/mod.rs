@@ -115,7 +115,10 @@ pub async fn start(
         .map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
     let (stop, stopping) = watch::channel(false);
-    let service = EventStoreServer::new(EventStoreService::new(state, stopping.clone()));
+    // Requests are a filter and a cursor: anything larger than an HTTP body is refused
+    // (`RESOURCE_EXHAUSTED`) before it is decoded.
+    let service = EventStoreServer::new(EventStoreService::new(state, stopping.clone()))
+        .max_decoding_message_size(crate::body_limit::BODY_LIMIT);
     let mut stopping = stopping;
     let task = tokio::spawn(serve(listener, service, async move {
         // A dropped sender (the server aborted) also ends it.
@@ -136,6 +139,12 @@ async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let result = Server::builder()
+        // Each call in its own span, joined to the caller's trace.
+        .trace_fn(|request| {
+            ledger_core::telemetry::grpc_call_span(request.uri().path(), |name| {
+                request.headers().get(name).and_then(|v| v.to_str().ok())
+            })
+        })
         .add_service(service)
         .serve_with_incoming_shutdown(
             // The builder's `tcp_nodelay` does not reach a listener passed in; without it a

@@ -23,6 +23,11 @@ struct GenerateRequest {
 /// Decodes `{"kind": "monthly", "period_start": "2026-11-01"}`, naming every bad or unknown
 /// field.
 fn generate_request(body: &[u8]) -> Result<GenerateRequest, ApiError> {
+    // The strict reader first, as for every command body: a key given twice or a body nested
+    // past the limit is refused, not silently resolved.
+    if ledger_core::strict_json::parse(body).is_err() {
+        return Err(ApiError::invalid(&["body"]));
+    }
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
         return Err(ApiError::invalid(&["body"]));
     };
@@ -192,6 +197,9 @@ mod tests {
             .unwrap();
         assert_eq!(fields(error), ["x"]);
         let error = generate_request(b"[]").err().unwrap();
+        assert_eq!(fields(error), ["body"]);
+        let twice = br#"{"kind": "daily", "kind": "monthly", "period_start": "2026-11-01"}"#;
+        let error = generate_request(twice).err().unwrap();
         assert_eq!(fields(error), ["body"]);
     }
 

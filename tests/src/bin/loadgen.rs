@@ -835,7 +835,7 @@ const USER_HZ: f64 = 100.0;
 
 /// Processes are grouped by what they are to the benchmark. A PostgreSQL backend belongs
 /// to the client holding the other end of its connection (matched by TCP port).
-const CPU_GROUPS: [&str; 7] = [
+const CPU_GROUPS: [&str; 9] = [
     "command-api",
     "postgres for command-api",
     "projector",
@@ -843,6 +843,8 @@ const CPU_GROUPS: [&str; 7] = [
     "loadgen",
     "postgres for loadgen",
     "postgres other",
+    "redis",
+    "otlp-sink",
 ];
 const COMMAND_API: usize = 0;
 const PROJECTOR: usize = 2;
@@ -851,6 +853,10 @@ const LOADGEN: usize = 4;
 const BACKEND_OF: usize = 1;
 /// WAL writer, checkpointer, background writer, autovacuum, unmatched backends of the db.
 const POSTGRES_OTHER: usize = 6;
+/// The rate limits' Redis, and the trace collector of traced runs: what limits and tracing
+/// cost outside command-api.
+const REDIS: usize = 7;
+const OTLP_SINK: usize = 8;
 
 struct CpuSnapshot {
     at: Instant,
@@ -910,6 +916,8 @@ fn client_group(pid: u32, cmdline: &str) -> Option<usize> {
     match argv0.rsplit('/').next().unwrap_or("") {
         "command-api" => Some(COMMAND_API),
         "projector" => Some(PROJECTOR),
+        "otlp-sink" => Some(OTLP_SINK),
+        name if name.starts_with("redis-server") => Some(REDIS),
         _ => None,
     }
 }
@@ -982,7 +990,10 @@ fn cpu_snapshot(db_name: &str) -> Option<CpuSnapshot> {
     let ports = socket_ports();
     let mut clients = HashMap::new();
     for (pid, _, cmdline) in &processes {
-        if let Some(group) = client_group(*pid, cmdline) {
+        // Only our database clients have backends to attribute.
+        let database_client = client_group(*pid, cmdline)
+            .filter(|group| [COMMAND_API, PROJECTOR, LOADGEN].contains(group));
+        if let Some(group) = database_client {
             for port in ports_of(*pid, &ports) {
                 clients.insert(port, group);
             }
