@@ -7,7 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use ledger_core::telemetry::{self, RequestFacts};
+use telemetry::{self, RequestFacts};
 use tracing::Instrument;
 
 /// Language of user-facing messages.
@@ -72,28 +72,38 @@ pub async fn trace_requests(
         traceparent: header("traceparent"),
         tracestate: header("tracestate"),
     });
-    if let Some(route) = req.match_pattern() {
+    if !span.is_none()
+        && let Some(route) = req.match_pattern()
+    {
         telemetry::record_route(&span, method.as_str(), &route);
     }
+    // The path is kept only when the access line will be written.
+    let access_path =
+        tracing::enabled!(target: "access", tracing::Level::DEBUG).then(|| req.path().to_owned());
     req.extensions_mut().insert(RequestIds {
-        request_id,
-        trace_id,
+        request_id: request_id.clone(),
+        trace_id: trace_id.clone(),
     });
-    let outcome = next.call(req).instrument(span.clone()).await;
-    let status = match &outcome {
-        Ok(response) => response.status(),
-        Err(error) => error.as_response_error().status_code(),
-    };
-    telemetry::record_status(&span, status.as_u16());
-    span.in_scope(|| {
-        tracing::debug!(
-            target: "access",
-            status = status.as_u16(),
-            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            "request"
-        );
-    });
-    outcome
+    telemetry::in_request(request_id, trace_id, async move {
+        let outcome = next.call(req).instrument(span.clone()).await;
+        let status = match &outcome {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        telemetry::record_status(&span, status.as_u16());
+        if let Some(path) = access_path {
+            tracing::debug!(
+                target: "access",
+                method = %method,
+                path = %path,
+                status = status.as_u16(),
+                elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "request"
+            );
+        }
+        outcome
+    })
+    .await
 }
 
 impl RequestContext {

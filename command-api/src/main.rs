@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use command_api::settings::Settings;
-use ledger_core::telemetry::{self, LogOutput, TelemetryConfig};
+use telemetry::{self, LogOutput, TelemetryConfig};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         log_filter: &log_filter,
         log_output: LogOutput::Stderr,
         otlp_endpoint: settings.otlp_endpoint(),
+        sample_ratio: settings.otlp_sample_ratio,
     })?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => command_api::migrate(&settings).await,

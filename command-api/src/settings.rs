@@ -118,6 +118,9 @@ pub struct Settings {
     /// OTLP/gRPC collector the request spans are exported to (`MR_OTLP_ENDPOINT`, e.g.
     /// `http://127.0.0.1:4317`); empty exports none.
     pub otlp_endpoint: String,
+    /// Share of new traces exported (`MR_OTLP_SAMPLE_RATIO`, 0.0–1.0); a caller's sampled
+    /// `traceparent` is always followed.
+    pub otlp_sample_ratio: f64,
     /// Rate limits per IP and per operator (`MR_RATE_LIMIT_*`, see [`RateLimitSettings`]).
     #[serde(flatten)]
     pub rate_limits: RateLimitSettings,
@@ -175,6 +178,7 @@ impl Default for Settings {
             recharge_close_after_seconds: 2 * 3600,
             redis_url: Secret("redis://127.0.0.1:6379".to_owned()),
             otlp_endpoint: String::new(),
+            otlp_sample_ratio: 1.0,
             rate_limits: RateLimitSettings::default(),
             anomaly: AnomalySettings::default(),
         }

@@ -42,7 +42,5 @@ pub mod signing;
 pub mod staff;
 pub mod staff_account;
 pub mod strict_json;
-#[cfg(feature = "telemetry")]
-pub mod telemetry;
 
 pub use cqrs_es::{Aggregate, DomainEvent};

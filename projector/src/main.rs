@@ -8,8 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use ledger_core::telemetry::{self, LogOutput, TelemetryConfig};
 use projector::settings::Settings;
+use telemetry::{self, LogOutput, TelemetryConfig};
 
 /// Tails the MR Ledger event store into the read tables.
 #[derive(Parser)]
@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         log_filter: &filter,
         log_output: LogOutput::Stdout,
         otlp_endpoint: None,
+        sample_ratio: 0.0,
     })
     .context("log set-up")?;
 

@@ -153,7 +153,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         });
     }
     if claims.role == ActorRole::Operator {
-        ledger_core::telemetry::record_operator(account_id);
+        telemetry::record_operator(account_id);
     }
     Ok(Caller {
         account_id,

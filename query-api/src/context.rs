@@ -11,7 +11,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use ledger_core::telemetry::{self, RequestFacts};
+use telemetry::{self, RequestFacts};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -124,7 +124,7 @@ pub async fn middleware(
             .and_then(|v| v.to_str().ok()),
     );
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let (span, _) = telemetry::request_span(&RequestFacts {
+    let (span, trace_id) = telemetry::request_span(&RequestFacts {
         protocol: "http",
         method: req.method().as_str(),
         path: req.path(),
@@ -132,9 +132,14 @@ pub async fn middleware(
         traceparent: header("traceparent"),
         tracestate: header("tracestate"),
     });
-    if let Some(route) = req.match_pattern() {
+    if !span.is_none()
+        && let Some(route) = req.match_pattern()
+    {
         telemetry::record_route(&span, req.method().as_str(), &route);
     }
+    // Method and path are kept only when the access line will be written.
+    let access = tracing::enabled!(target: "access", tracing::Level::DEBUG)
+        .then(|| (req.method().to_string(), req.path().to_owned()));
     let context = RequestContext {
         request_id: request_id.clone(),
         lang,
@@ -149,21 +154,30 @@ pub async fn middleware(
                 (error, response)
             })
         })
-        .instrument(span.clone())
-        .await;
-
-    let request_id_value = HeaderValue::from_str(&request_id).ok();
-    let log = |status: u16| {
+        .instrument(span.clone());
+    // The access line is written inside the request's scope, so it carries its ids.
+    let outcome = telemetry::in_request(request_id.clone(), trace_id, async {
+        let outcome = outcome.await;
+        let status = match &outcome {
+            Ok(response) => response.status().as_u16(),
+            Err((_, response)) => response.status().as_u16(),
+        };
         telemetry::record_status(&span, status);
-        span.in_scope(|| {
+        if let Some((method, path)) = &access {
             tracing::debug!(
                 target: "access",
+                method = %method,
+                path = %path,
                 status,
                 elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
                 "request"
             );
-        });
-    };
+        }
+        outcome
+    })
+    .await;
+
+    let request_id_value = HeaderValue::from_str(&request_id).ok();
     match outcome {
         Ok(mut response) => {
             if let Some(value) = request_id_value {
@@ -171,7 +185,6 @@ pub async fn middleware(
                     .headers_mut()
                     .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
             }
-            log(response.status().as_u16());
             Ok(response)
         }
         Err((error, mut response)) => {
@@ -180,7 +193,6 @@ pub async fn middleware(
                     .headers_mut()
                     .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
             }
-            log(response.status().as_u16());
             Err(InternalError::from_response(error.to_string(), response).into())
         }
     }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ledger_core::telemetry::{self, LogOutput, TelemetryConfig};
 use query_api::Settings;
+use telemetry::{self, LogOutput, TelemetryConfig};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         log_filter: &filter,
         log_output: LogOutput::Stdout,
         otlp_endpoint: Some(settings.otlp_endpoint.trim()).filter(|e| !e.is_empty()),
+        sample_ratio: settings.otlp_sample_ratio,
     })?;
     match query_api::live::open_files::raise_to_hard_limit() {
         Ok(limits) => tracing::info!(soft = limits.soft, hard = limits.hard, "open file limit"),

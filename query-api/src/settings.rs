@@ -36,6 +36,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("QUERY_LOG", "log_filter"),
     ("REDIS_URL", "redis_url"),
     ("OTLP_ENDPOINT", "otlp_endpoint"),
+    ("OTLP_SAMPLE_RATIO", "otlp_sample_ratio"),
     ("REDIS_CHANNEL", "redis_channel"),
     ("PROJECTOR_LAG_MAX_EVENTS", "projector_lag_max_events"),
     ("PROJECTOR_LAG_MAX_SECONDS", "projector_lag_max_seconds"),
@@ -71,6 +72,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 /// | `MR_QUERY_LOG` | `log_filter` | `info` |
 /// | `MR_REDIS_URL` | `redis_url` | `redis://127.0.0.1:6379` |
 /// | `MR_OTLP_ENDPOINT` | `otlp_endpoint` | empty: no trace export |
+/// | `MR_OTLP_SAMPLE_RATIO` | `otlp_sample_ratio` | 1.0 |
 /// | `MR_REDIS_CHANNEL` | `redis_channel` | `mr:live` |
 /// | `MR_PROJECTOR_LAG_MAX_EVENTS` | `projector_lag_max_events` | 10000 |
 /// | `MR_PROJECTOR_LAG_MAX_SECONDS` | `projector_lag_max_seconds` | 30 |
@@ -124,6 +126,9 @@ pub struct Settings {
     /// empty exports none.
     #[serde(default)]
     pub otlp_endpoint: String,
+    /// Share of new traces exported (0.0–1.0); a caller's sampled `traceparent` is followed.
+    #[serde(default = "defaults::otlp_sample_ratio")]
+    pub otlp_sample_ratio: f64,
     /// The channel the projector publishes on (the same setting there).
     #[serde(default = "defaults::redis_channel")]
     pub redis_channel: String,
@@ -207,6 +212,9 @@ mod defaults {
     pub fn db_statement_timeout_ms() -> u64 {
         5_000
     }
+    pub fn otlp_sample_ratio() -> f64 {
+        1.0
+    }
     pub fn log_filter() -> String {
         "info".to_owned()
     }
@@ -254,6 +262,7 @@ impl Settings {
             log_filter: defaults::log_filter(),
             redis_url: defaults::redis_url(),
             otlp_endpoint: String::new(),
+            otlp_sample_ratio: defaults::otlp_sample_ratio(),
             redis_channel: defaults::redis_channel(),
             projector_lag_max_events: defaults::projector_lag_max_events(),
             projector_lag_max_seconds: defaults::projector_lag_max_seconds(),

@@ -53,7 +53,7 @@ fn log_lines_of_trace(logs: &Path, binary: &str, trace: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(logs.join(format!("{binary}.log"))).unwrap_or_default();
     text.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line["span"]["trace_id"] == trace)
+        .filter(|line| line["trace_id"] == trace)
         .collect()
 }
 
@@ -180,8 +180,8 @@ async fn request_spans_reach_the_collector_in_the_callers_trace_and_match_logs_a
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        assert_eq!(line["span"]["request_id"], request_id, "{line}");
-        assert_eq!(line["span"]["operator_id"], operator.as_str(), "{line}");
+        assert_eq!(line["request_id"], request_id, "{line}");
+        assert_eq!(line["operator_id"], operator.as_str(), "{line}");
         assert!(line["elapsed_us"].is_u64(), "{line}");
     }
     drop(cluster);

@@ -161,7 +161,8 @@ async fn answer<T>(
         ctx,
         presented_key,
     } = on;
-    let result = body.await;
+    // Log lines of the call carry its ids.
+    let result = telemetry::in_request(ctx.request_id.clone(), ctx.trace_id.clone(), body).await;
     if let Err(error) = &result {
         crate::anomaly::http::observe(state, &ctx, presented_key.as_deref(), Some(error)).await;
     }

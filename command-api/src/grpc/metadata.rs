@@ -98,8 +98,8 @@ pub fn context<T>(request: &Request<T>) -> RequestContext {
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     // The call's span (opened by the server, see `call_span`) carries the same ids.
-    ledger_core::telemetry::record_request_id(&request_id);
-    let trace_id = ledger_core::telemetry::current_trace_id()
+    telemetry::record_request_id(&request_id);
+    let trace_id = telemetry::current_trace_id()
         .or_else(|| {
             header("traceparent")
                 .and_then(|traceparent| traceparent.split('-').nth(1))
@@ -107,7 +107,7 @@ pub fn context<T>(request: &Request<T>) -> RequestContext {
                 .map(str::to_ascii_lowercase)
         })
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    ledger_core::telemetry::record_trace_id(&trace_id);
+    telemetry::record_trace_id(&trace_id);
     RequestContext {
         request_id,
         trace_id,

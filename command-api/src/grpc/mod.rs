@@ -132,7 +132,7 @@ pub async fn start(
 /// The span a call runs in, joined to the caller's trace; the handler records the request id
 /// it makes when the caller sent none ([`metadata::context`]).
 fn call_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
-    ledger_core::telemetry::grpc_call_span(request.uri().path(), |name| {
+    telemetry::grpc_call_span(request.uri().path(), |name| {
         request.headers().get(name).and_then(|v| v.to_str().ok())
     })
 }

@@ -209,7 +209,7 @@ impl Auth {
             session_id: claims.sid,
         };
         if let Ok(operator) = caller.operator_id() {
-            ledger_core::telemetry::record_operator(operator);
+            telemetry::record_operator(operator);
         }
         Ok(caller)
     }

@@ -118,7 +118,7 @@ impl Ledger {
             .await?
             .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey))?;
         // The operator the request claims to act for, on its span and log lines.
-        ledger_core::telemetry::record_operator(key.operator_id);
+        telemetry::record_operator(key.operator_id);
         Ok(key)
     }
 

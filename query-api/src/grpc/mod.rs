@@ -141,7 +141,7 @@ async fn serve(
     let result = Server::builder()
         // Each call in its own span, joined to the caller's trace.
         .trace_fn(|request| {
-            ledger_core::telemetry::grpc_call_span(request.uri().path(), |name| {
+            telemetry::grpc_call_span(request.uri().path(), |name| {
                 request.headers().get(name).and_then(|v| v.to_str().ok())
             })
         })

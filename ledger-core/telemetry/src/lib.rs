@@ -1,25 +1,31 @@
-//! The services' logs and traces (feature `telemetry`): JSON log lines, one object per line,
-//! each carrying the fields of the request span it was written in (`request_id`, `trace_id`,
-//! `operator_id`); and, when an OTLP endpoint is configured, every request span exported as an
-//! OpenTelemetry span over OTLP/gRPC, joined to the caller's trace when it sent a W3C
-//! `traceparent` header.
+//! The services' logs and traces (feature `telemetry`).
 //!
-//! Without an endpoint no OpenTelemetry layer is installed (nothing to pay per request for
-//! spans nobody receives); the trace id is then the caller's, or a fresh random one, so log
+//! Logs: JSON lines, one object per event, carrying the ids of the request they were written
+//! in (`request_id`, `trace_id`, `operator_id`) from a task-local the request runs in
+//! ([`in_request`]): nothing is paid per request for them unless a line is written.
+//!
+//! Traces: when an OTLP endpoint is configured, every request runs in a span exported as an
+//! OpenTelemetry span over OTLP/gRPC, joined to the caller's W3C `traceparent`, sampled by
+//! `sample_ratio` (parent-based: a caller's sampling decision is kept). Without an endpoint no
+//! span is opened at all; the trace id is then the caller's, or a fresh random one, so log
 //! lines and stored events still carry one.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::OnceLock;
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
-use tracing::Span;
-use tracing::field::Empty;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
+use tracing::field::{Empty, Field, Visit};
+use tracing::{Event, Span, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets, filter_fn};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -54,6 +60,8 @@ pub struct TelemetryConfig<'a> {
     pub log_output: LogOutput,
     /// OTLP/gRPC collector (`http://127.0.0.1:4317`); `None` exports nothing.
     pub otlp_endpoint: Option<&'a str>,
+    /// Share of new traces exported (0.0–1.0); a caller's sampled `traceparent` is always kept.
+    pub sample_ratio: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,30 +99,42 @@ pub fn init(config: &TelemetryConfig<'_>) -> Result<Telemetry, TelemetryError> {
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .build()?;
-            Some(tracer_provider(config.service, exporter))
+            Some(tracer_provider(
+                config.service,
+                exporter,
+                config.sample_ratio,
+            ))
         }
         None => None,
     };
     let traces = provider.as_ref().map(trace_layer);
     let registry = tracing_subscriber::registry().with(traces);
+    // Log lines are events only: spans are the trace layer's (their ids reach a line through
+    // the request's task-local), so the log layer never formats a span's fields.
+    let events = filter.and(filter_fn(|metadata| !metadata.is_span()));
     let installed = match config.log_output {
         LogOutput::Stdout => registry
-            .with(json_logs(std::io::stdout).with_filter(filter))
+            .with(json_logs(std::io::stdout).with_filter(events))
             .try_init(),
         LogOutput::Stderr => registry
-            .with(json_logs(std::io::stderr).with_filter(filter))
+            .with(json_logs(std::io::stderr).with_filter(events))
             .try_init(),
     };
     installed.map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(Telemetry { provider })
 }
 
-/// A tracer provider batching `exporter`'s spans, named `service`.
+/// A tracer provider batching `exporter`'s spans, named `service`, keeping `sample_ratio` of
+/// new traces (and every trace a caller sampled).
 pub fn tracer_provider(
     service: &'static str,
     exporter: impl SpanExporter + 'static,
+    sample_ratio: f64,
 ) -> SdkTracerProvider {
     SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            sample_ratio.clamp(0.0, 1.0),
+        ))))
         .with_batch_exporter(exporter)
         .with_resource(Resource::builder().with_service_name(service).build())
         .build()
@@ -145,19 +165,108 @@ where
         .with_filter(quiet)
 }
 
-/// JSON log lines written to `writer`: the event's fields at the top level, the request span's
-/// fields under `span`.
+/// JSON log lines written to `writer`: time, level, target, the event's fields, and the ids of
+/// the request it was written in.
 pub fn json_logs<S, W>(writer: W) -> impl Layer<S> + use<S, W>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
+        .event_format(RequestJson)
         .with_writer(writer)
+}
+
+tokio::task_local! {
+    static REQUEST: RequestLog;
+}
+
+/// The ids every log line of a request carries.
+struct RequestLog {
+    request_id: String,
+    trace_id: String,
+    /// Known once the request's key or token names it.
+    operator_id: OnceLock<String>,
+}
+
+/// Runs `request` with its ids on every log line written meanwhile.
+pub fn in_request<F: Future>(
+    request_id: String,
+    trace_id: String,
+    request: F,
+) -> impl Future<Output = F::Output> {
+    REQUEST.scope(
+        RequestLog {
+            request_id,
+            trace_id,
+            operator_id: OnceLock::new(),
+        },
+        request,
+    )
+}
+
+/// One JSON object per event.
+struct RequestJson;
+
+impl<S, N> FormatEvent<S, N> for RequestJson
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let metadata = event.metadata();
+        let mut line = serde_json::Map::new();
+        line.insert(
+            "timestamp".into(),
+            chrono::Utc::now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .into(),
+        );
+        line.insert("level".into(), metadata.level().as_str().into());
+        line.insert("target".into(), metadata.target().into());
+        event.record(&mut JsonFields(&mut line));
+        let _ = REQUEST.try_with(|request| {
+            line.insert("request_id".into(), request.request_id.clone().into());
+            line.insert("trace_id".into(), request.trace_id.clone().into());
+            if let Some(operator) = request.operator_id.get() {
+                line.insert("operator_id".into(), operator.clone().into());
+            }
+        });
+        writeln!(writer, "{}", serde_json::Value::Object(line))
+    }
+}
+
+/// Collects an event's fields as JSON values.
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl Visit for JsonFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.insert(field.name().into(), value.to_string().into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
 }
 
 /// What the request span is opened with.
@@ -184,16 +293,15 @@ pub fn request_span(facts: &RequestFacts<'_>) -> (Span, String) {
     });
     let caller = parent.span().span_context().clone();
     if !exporting() {
-        // Known before the span opens, so it is formatted once with the other fields.
+        // Nothing is exported: no span to open; log lines take the ids from the task-local.
         let trace_id = if caller.is_valid() {
             caller.trace_id().to_string()
         } else {
             uuid::Uuid::new_v4().simple().to_string()
         };
-        let span = open_request_span(facts, Some(&trace_id));
-        return (span, trace_id);
+        return (Span::none(), trace_id);
     }
-    let span = open_request_span(facts, None);
+    let span = open_request_span(facts);
     if caller.is_valid() {
         // Fails only when the span is disabled or already started: nothing to join then.
         let _ = span.set_parent(parent);
@@ -210,7 +318,7 @@ pub fn request_span(facts: &RequestFacts<'_>) -> (Span, String) {
     (span, trace_id)
 }
 
-fn open_request_span(facts: &RequestFacts<'_>, trace_id: Option<&str>) -> Span {
+fn open_request_span(facts: &RequestFacts<'_>) -> Span {
     tracing::info_span!(
         target: "request",
         "request",
@@ -220,7 +328,7 @@ fn open_request_span(facts: &RequestFacts<'_>, trace_id: Option<&str>) -> Span {
         method = %facts.method,
         path = %facts.path,
         request_id = facts.request_id,
-        trace_id = trace_id,
+        trace_id = Empty,
         operator_id = Empty,
         status = Empty,
     )
@@ -260,9 +368,13 @@ pub fn record_trace_id(trace_id: &str) {
     Span::current().record("trace_id", trace_id);
 }
 
-/// Notes on the current request span which operator the request acts for.
+/// Notes which operator the request acts for: on its log lines, and on its exported span.
 pub fn record_operator(operator_id: impl fmt::Display) {
-    Span::current().record("operator_id", tracing::field::display(operator_id));
+    let operator_id = operator_id.to_string();
+    if exporting() {
+        Span::current().record("operator_id", operator_id.as_str());
+    }
+    let _ = REQUEST.try_with(|request| request.operator_id.set(operator_id));
 }
 
 /// Names the exported span after the route that served it (`GET /api/v1/apps/{app_id}`):
@@ -312,6 +424,7 @@ mod tests {
 
     use opentelemetry::Value;
     use opentelemetry_sdk::trace::InMemorySpanExporter;
+    use tracing::Instrument;
 
     use super::*;
 
@@ -350,8 +463,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_request_span_is_exported_in_the_callers_trace_and_its_fields_reach_the_log() {
+    #[tokio::test]
+    async fn a_request_span_is_exported_in_the_callers_trace_and_its_ids_reach_the_log() {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter.clone())
@@ -360,16 +473,17 @@ mod tests {
         let subscriber = tracing_subscriber::registry()
             .with(trace_layer(&provider))
             .with(json_logs(logs.clone()));
+        let _default = tracing::subscriber::set_default(subscriber);
 
-        let trace_id = tracing::subscriber::with_default(subscriber, || {
-            let (span, trace_id) = request_span(&facts(Some(TRACEPARENT)));
-            span.in_scope(|| {
-                record_operator("0193a0b2-0000-7000-8000-000000000001");
-                tracing::warn!(reason = "bad signature", "refused");
-            });
-            record_status(&span, 401);
-            trace_id
-        });
+        let (span, trace_id) = request_span(&facts(Some(TRACEPARENT)));
+        in_request("req-1".into(), trace_id.clone(), async {
+            record_operator("0193a0b2-0000-7000-8000-000000000001");
+            tracing::warn!(reason = "bad signature", "refused");
+        })
+        .instrument(span.clone())
+        .await;
+        record_status(&span, 401);
+        drop(span);
         provider.force_flush().unwrap();
 
         assert_eq!(trace_id, CALLER_TRACE);
@@ -396,12 +510,10 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(line["message"], "refused");
         assert_eq!(line["reason"], "bad signature");
-        assert_eq!(line["span"]["request_id"], "req-1");
-        assert_eq!(line["span"]["trace_id"], CALLER_TRACE);
-        assert_eq!(
-            line["span"]["operator_id"],
-            "0193a0b2-0000-7000-8000-000000000001"
-        );
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["request_id"], "req-1");
+        assert_eq!(line["trace_id"], CALLER_TRACE);
+        assert_eq!(line["operator_id"], "0193a0b2-0000-7000-8000-000000000001");
     }
 
     #[test]
@@ -427,20 +539,40 @@ mod tests {
         assert_eq!(exported, vec![first, second]);
     }
 
-    #[test]
-    fn without_trace_export_the_callers_trace_id_is_kept_or_one_is_made() {
+    #[tokio::test]
+    async fn without_trace_export_no_span_opens_and_lines_still_carry_the_ids() {
         let logs = Captured::default();
         let subscriber = tracing_subscriber::registry().with(json_logs(logs.clone()));
-        let (kept, made) = tracing::subscriber::with_default(subscriber, || {
-            let (span, kept) = request_span(&facts(Some(TRACEPARENT)));
-            span.in_scope(|| tracing::info!("inside"));
-            (kept, request_span(&facts(None)).1)
-        });
+        let _default = tracing::subscriber::set_default(subscriber);
+        let (span, kept) = request_span(&facts(Some(TRACEPARENT)));
+        assert!(span.is_none(), "nothing to export: no span");
         assert_eq!(kept, CALLER_TRACE);
+        let made = request_span(&facts(None)).1;
         assert_eq!(made.len(), 32);
         assert!(made.bytes().all(|b| b.is_ascii_hexdigit()));
+
+        in_request("req-2".into(), kept, async {
+            tracing::info!("before the operator is known");
+            record_operator("0193a0b2-0000-7000-8000-000000000002");
+            tracing::info!(count = 3_u64, "after");
+        })
+        .await;
+        tracing::info!("outside any request");
+
         let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-        assert_eq!(line["span"]["trace_id"], CALLER_TRACE);
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0]["request_id"], "req-2");
+        assert_eq!(lines[0]["trace_id"], CALLER_TRACE);
+        assert!(lines[0].get("operator_id").is_none(), "{}", lines[0]);
+        assert_eq!(
+            lines[1]["operator_id"],
+            "0193a0b2-0000-7000-8000-000000000002"
+        );
+        assert_eq!(lines[1]["count"], 3);
+        assert!(lines[2].get("request_id").is_none(), "{}", lines[2]);
     }
 }
