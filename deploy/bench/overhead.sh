@@ -5,14 +5,15 @@
 #
 #   plain     MR_RATE_LIMIT_ENABLED=false, RUST_LOG=warn, no trace export
 #   observed  rate limits on (raised far above the load, so every request is still counted
-#             in Redis), RUST_LOG=info (an access log line per request), every request span
+#             in Redis), RUST_LOG=info (request ids on every log line), every request span
 #             exported over OTLP/gRPC to a local collector (otlp-sink)
 #
 # Prints the median req/s and p99 of each mode and their ratio; figures go to
 # docs/PERFORMANCE.md. Output: bench-out/overhead-<UTC timestamp>/ (gitignored).
 #
 # Environment (all optional): BENCH_ROUNDS (3), BENCH_DURATION (15), BENCH_SCENARIOS
-# ("spread hot"), BENCH_MODES ("plain observed"; also limits, logs, traces: one each on),
+# ("spread hot"), BENCH_MODES ("plain observed"; also limits, logs, traces: one each on;
+# sampled: observed exporting one trace in ten),
 # BENCH_OTLP_ADDR (127.0.0.1:14317), and everything run.sh takes.
 set -euo pipefail
 
@@ -45,16 +46,18 @@ trap 'kill -TERM "$SINK" 2>/dev/null || true' EXIT
 
 # mode_env MODE: the settings of one mode, as VAR=value words.
 mode_env() {
-    local limits=false log=warn otlp=""
+    local limits=false log=warn otlp="" ratio=1.0
     case "$1" in
         plain) ;;
         limits) limits=true ;;
         logs) log=info ;;
         traces) otlp="http://$OTLP_ADDR" ;;
         observed) limits=true log=info otlp="http://$OTLP_ADDR" ;;
+        # observed, exporting one trace in ten (MR_OTLP_SAMPLE_RATIO=0.1)
+        sampled) limits=true log=info otlp="http://$OTLP_ADDR" ratio=0.1 ;;
         *) echo "unknown mode $1" >&2; exit 2 ;;
     esac
-    echo "MR_RATE_LIMIT_ENABLED=$limits RUST_LOG=$log MR_OTLP_ENDPOINT=$otlp"
+    echo "MR_RATE_LIMIT_ENABLED=$limits RUST_LOG=$log MR_OTLP_ENDPOINT=$otlp MR_OTLP_SAMPLE_RATIO=$ratio"
 }
 
 run_mode() {
