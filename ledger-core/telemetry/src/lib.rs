@@ -34,13 +34,33 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// A no-op layer installed beside the OpenTelemetry one, so a request can ask the current
 /// subscriber whether its spans are exported ([`exporting`]): only then are ids and status
 /// worth recording after the span opened; without it what a log line needs is known up front.
-struct TracesExported;
+/// It also carries the share of new traces kept, so an unsampled request opens no span at all
+/// (the OpenTelemetry layer would build its data whatever the sampler then decides).
+struct TracesExported {
+    sample_ratio: f64,
+}
 
 impl<S: tracing::Subscriber> Layer<S> for TracesExported {}
 
-/// Whether the current subscriber exports spans ([`trace_layer`] is in it).
+/// The sample ratio of the current subscriber's export, if it exports spans ([`trace_layer`]).
+fn export_ratio() -> Option<f64> {
+    tracing::dispatcher::get_default(|dispatch| {
+        dispatch
+            .downcast_ref::<TracesExported>()
+            .map(|marker| marker.sample_ratio)
+    })
+}
+
+/// Whether the current subscriber exports spans.
 fn exporting() -> bool {
-    tracing::dispatcher::get_default(|dispatch| dispatch.downcast_ref::<TracesExported>().is_some())
+    export_ratio().is_some()
+}
+
+/// Whether a new trace whose id has these random bits is kept at `ratio`.
+fn keeps_new_trace(random: u128, ratio: f64) -> bool {
+    // 53 random bits as a fraction in [0, 1): exact in an f64.
+    let fraction = (random & ((1 << 53) - 1)) as f64 / (1u64 << 53) as f64;
+    fraction < ratio
 }
 
 /// Where the log lines go.
@@ -107,7 +127,9 @@ pub fn init(config: &TelemetryConfig<'_>) -> Result<Telemetry, TelemetryError> {
         }
         None => None,
     };
-    let traces = provider.as_ref().map(trace_layer);
+    let traces = provider
+        .as_ref()
+        .map(|provider| trace_layer(provider, config.sample_ratio));
     let registry = tracing_subscriber::registry().with(traces);
     // Log lines are events only: spans are the trace layer's (their ids reach a line through
     // the request's task-local), so the log layer never formats a span's fields.
@@ -143,7 +165,8 @@ pub fn tracer_provider(
 /// The layer turning spans into OpenTelemetry spans of `provider`. Only our own spans (info
 /// and above) go there: the HTTP/2 and gRPC crates would otherwise trace the exporter's own
 /// requests, and each export would produce more spans to export.
-pub fn trace_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
+/// `sample_ratio`: the share of new traces given a span at all (callers' decisions are kept).
+pub fn trace_layer<S>(provider: &SdkTracerProvider, sample_ratio: f64) -> impl Layer<S> + use<S>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
 {
@@ -161,7 +184,9 @@ where
         .with_location(false)
         .with_threads(false)
         .with_tracked_inactivity(false)
-        .and_then(TracesExported)
+        .and_then(TracesExported {
+            sample_ratio: sample_ratio.clamp(0.0, 1.0),
+        })
         .with_filter(quiet)
 }
 
@@ -292,12 +317,22 @@ pub fn request_span(facts: &RequestFacts<'_>) -> (Span, String) {
         tracestate: facts.tracestate,
     });
     let caller = parent.span().span_context().clone();
-    if !exporting() {
-        // Nothing is exported: no span to open; log lines take the ids from the task-local.
+    let new_trace = uuid::Uuid::new_v4();
+    // Head sampling, parent-based: a caller's decision is kept, a new trace is kept at the
+    // configured ratio. Nothing exported, or not sampled: no span to open; log lines take the
+    // ids from the task-local.
+    let traced = export_ratio().is_some_and(|ratio| {
+        if caller.is_valid() {
+            caller.is_sampled()
+        } else {
+            keeps_new_trace(new_trace.as_u128(), ratio)
+        }
+    });
+    if !traced {
         let trace_id = if caller.is_valid() {
             caller.trace_id().to_string()
         } else {
-            uuid::Uuid::new_v4().simple().to_string()
+            new_trace.simple().to_string()
         };
         return (Span::none(), trace_id);
     }
@@ -471,7 +506,7 @@ mod tests {
             .build();
         let logs = Captured::default();
         let subscriber = tracing_subscriber::registry()
-            .with(trace_layer(&provider))
+            .with(trace_layer(&provider, 1.0))
             .with(json_logs(logs.clone()));
         let _default = tracing::subscriber::set_default(subscriber);
 
@@ -522,7 +557,7 @@ mod tests {
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter.clone())
             .build();
-        let subscriber = tracing_subscriber::registry().with(trace_layer(&provider));
+        let subscriber = tracing_subscriber::registry().with(trace_layer(&provider, 1.0));
         let (first, second) = tracing::subscriber::with_default(subscriber, || {
             let first = request_span(&facts(None)).1;
             let second = request_span(&facts(Some("00-not-a-trace"))).1;
@@ -537,6 +572,36 @@ mod tests {
             .map(|s| s.span_context.trace_id().to_string())
             .collect();
         assert_eq!(exported, vec![first, second]);
+    }
+
+    #[test]
+    fn a_sample_ratio_keeps_its_share_of_new_traces_and_follows_callers() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry().with(trace_layer(&provider, 0.1));
+        let traced = tracing::subscriber::with_default(subscriber, || {
+            let new: usize = (0..2_000)
+                .filter(|_| !request_span(&facts(None)).0.is_none())
+                .count();
+            // A caller's sampled trace is always followed, an unsampled one never.
+            let sampled = request_span(&facts(Some(TRACEPARENT)));
+            let unsampled = request_span(&facts(Some(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            )));
+            assert!(!sampled.0.is_none());
+            assert!(unsampled.0.is_none());
+            assert_eq!(
+                unsampled.1, CALLER_TRACE,
+                "the caller's trace id is kept for logs"
+            );
+            new
+        });
+        // 10% of 2,000, within a wide margin of chance.
+        assert!((120..=280).contains(&traced), "{traced} of 2000 traced");
+        assert!(keeps_new_trace(0, 0.1) && !keeps_new_trace(u128::MAX, 0.1));
+        assert!(!keeps_new_trace(0, 0.0) && keeps_new_trace(u128::MAX, 1.0));
     }
 
     #[tokio::test]
