@@ -13,6 +13,8 @@ use crate::db::TestDb;
 
 /// Longest wait for a service to report ready.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Starts tried before a cluster gives up (a lost port race costs one).
+const START_ATTEMPTS: u32 = 3;
 
 pub const ADMIN_USERNAME: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "System-test-password1";
@@ -158,6 +160,56 @@ impl Cluster {
     }
 
     async fn launch_on(db: TestDb, extra: &[(&str, &str)], logs: Option<PathBuf>) -> Cluster {
+        let mut attempt = 1;
+        let mut db = Some(db);
+        loop {
+            let (env, services) =
+                Self::start_services(db.as_ref().unwrap(), extra, logs.as_deref());
+            // An overridden address (a test that must know it in advance) is where the API is.
+            let addr = |name: &str| {
+                let (_, addr) = env.iter().find(|(k, _)| k == name).unwrap();
+                format!("http://{addr}")
+            };
+            let mut cluster = Cluster {
+                db: db.take().unwrap(),
+                command: addr("MR_COMMAND_HTTP_ADDR"),
+                query: addr("MR_QUERY_HTTP_ADDR"),
+                grpc: addr("MR_QUERY_GRPC_ADDR"),
+                command_grpc: addr("MR_COMMAND_GRPC_ADDR"),
+                http: reqwest::Client::new(),
+                services,
+                env,
+                logs: logs.clone(),
+            };
+            let command = cluster.command.clone();
+            let query = cluster.query.clone();
+            match cluster.ready_or_exited(&command).await {
+                Ok(()) if cluster.ready_or_exited(&query).await.is_ok() => return cluster,
+                // A port handed out here can still be taken by another test's process before
+                // the service binds it: the service exits, and a start on fresh ports follows.
+                _ if attempt < START_ATTEMPTS => {
+                    attempt += 1;
+                    db = Some(cluster.take_db());
+                }
+                _ => panic!("the cluster did not start in {START_ATTEMPTS} attempts"),
+            }
+        }
+    }
+
+    /// Gives the database back for another start, stopping the services.
+    fn take_db(self) -> TestDb {
+        let Cluster { db, services, .. } = self;
+        drop(services);
+        db
+    }
+
+    /// Builds the settings (fresh ports unless `extra` names them) and starts the three
+    /// services.
+    fn start_services(
+        db: &TestDb,
+        extra: &[(&str, &str)],
+        logs: Option<&Path>,
+    ) -> (Vec<(String, String)>, Vec<Service>) {
         let (command_port, query_port, grpc_port) = (free_port(), free_port(), free_port());
         let command_grpc_port = free_port();
         let mut env: Vec<(String, String)> = vec![
@@ -217,33 +269,35 @@ impl Cluster {
             env.retain(|(k, _)| k != key);
             env.push(((*key).to_owned(), (*value).to_owned()));
         }
-        // An overridden address (a test that must know it in advance) is where the API is.
-        let addr = |name: &str| {
-            let (_, addr) = env.iter().find(|(k, _)| k == name).unwrap();
-            format!("http://{addr}")
-        };
-        let (command, query) = (addr("MR_COMMAND_HTTP_ADDR"), addr("MR_QUERY_HTTP_ADDR"));
-        let grpc = addr("MR_QUERY_GRPC_ADDR");
-        let command_grpc = addr("MR_COMMAND_GRPC_ADDR");
         let services = vec![
-            start("command-api", &env, logs.as_deref()),
-            start("projector", &env, logs.as_deref()),
-            start("query-api", &env, logs.as_deref()),
+            start("command-api", &env, logs),
+            start("projector", &env, logs),
+            start("query-api", &env, logs),
         ];
-        let cluster = Cluster {
-            db,
-            command,
-            query,
-            grpc,
-            command_grpc,
-            http: reqwest::Client::new(),
-            services,
-            env,
-            logs,
-        };
-        cluster.wait_ready(&cluster.command).await;
-        cluster.wait_ready(&cluster.query).await;
-        cluster
+        (env, services)
+    }
+
+    /// Waits until `base` is ready; `Err` as soon as a service has exited (or at the timeout).
+    async fn ready_or_exited(&mut self, base: &str) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(r) = self.http.get(format!("{base}/health/ready")).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if let Some(exited) = self
+                .services
+                .iter_mut()
+                .position(|s| matches!(s.0.try_wait(), Ok(Some(_))))
+            {
+                return Err(format!("service {exited} exited before {base} was ready"));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{base} not ready within {START_TIMEOUT:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Kills command-api without warning (SIGKILL: nothing is flushed or answered) and starts
