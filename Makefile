@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/mrledger-target
 # CI reports every failing test; locally the first failure stops the run.
 NEXTEST_FLAGS ?= $(if $(CI),--no-fail-fast,)
 
-.PHONY: help run stop logs test check fmt clippy bench bench-overhead bench-replay bench-export bench-sse services clean-test-dbs sim fuzz chaos console check-deploy
+.PHONY: help run stop logs test check fmt clippy bench bench-overhead bench-replay bench-export bench-sse services clean-test-dbs sim fuzz chaos console check-deploy drill
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ logs: ## follow the logs of the services make run started
 services: ## install/start PostgreSQL and Redis if needed (idempotent)
 	@bash deploy/dev/ensure-services.sh
 
-test: services ## what CI runs: fmt check, clippy, build, all tests
+test: services ## what CI runs: fmt check, clippy, build, all tests but the drills (make drill)
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	@# System tests start the real binaries from the target dir: build them first.
@@ -37,8 +37,8 @@ test: services ## what CI runs: fmt check, clippy, build, all tests
 	@bash deploy/dev/ensure-web.sh --browser
 	@bash deploy/console/build.sh
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		echo "cargo nextest run --workspace $(NEXTEST_FLAGS)"; \
-		cargo nextest run --workspace $(NEXTEST_FLAGS); \
+		echo "cargo nextest run --workspace -E 'not binary(/^drill_/)' $(NEXTEST_FLAGS)"; \
+		cargo nextest run --workspace -E 'not binary(/^drill_/)' $(NEXTEST_FLAGS); \
 		echo "cargo test --workspace --doc"; \
 		cargo test --workspace --doc; \
 	else \
@@ -46,6 +46,11 @@ test: services ## what CI runs: fmt check, clippy, build, all tests
 		echo "cargo test --workspace"; \
 		cargo test --workspace; \
 	fi
+
+drill: services ## the cluster drills (tests/tests/drill_*.rs: nginx + 2 command-api, projector takeover, PostgreSQL failover, replica, restore), with their figures
+	@bash deploy/dev/ensure-drill-tools.sh
+	cargo build --workspace --bins
+	cargo nextest run -p tests -E 'binary(/^drill_/)' --no-capture $(NEXTEST_FLAGS)
 
 chaos: services ## only the fault tests (tests/tests/chaos.rs; also part of make test), with their figures
 	cargo build --workspace --bins

@@ -130,6 +130,12 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(%cause, "database unavailable");
                 ApiError::new(ErrorCode::ServiceUnavailable)
             }
+            // Reached only where no lookup could settle the outcome (the database stayed
+            // away): the client's replay of the same request tells what happened.
+            StoreError::Interrupted(cause) => {
+                tracing::error!(%cause, "write interrupted, outcome unknown");
+                ApiError::new(ErrorCode::ServiceUnavailable)
+            }
             other => {
                 // 5xx bodies are opaque; the cause goes to the log only.
                 tracing::error!(error = %other, "store error");

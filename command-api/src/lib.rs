@@ -15,6 +15,7 @@
 //! - [`api_error`]: the table of error codes, statuses and messages.
 //! - [`context`], [`wire`]: per-request facts and response formats.
 //! - [`notify`]: wakes projectors after commits.
+//! - [`position`]: the read-your-writes token (`X-Ledger-Position`) of answers that appended.
 //! - [`metrics`]: Prometheus `/metrics` (auth results, latency, revenue, payment callbacks,
 //!   rate-limit blocks, HTTP requests per route, database pool and oldest transaction).
 //! - [`jobs`]: background work (grant-expiry reminders, the recharge poller).
@@ -33,6 +34,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod notify;
 pub mod payments;
+pub mod position;
 pub mod rate_limit;
 pub mod rotation;
 pub mod seed;
@@ -187,6 +189,8 @@ pub fn serve(
                 anomaly::http::refuse_blocked,
             ))
             .wrap(actix_web::middleware::from_fn(metrics::track_requests))
+            // Every answer whose request appended events carries the appending transaction.
+            .wrap(actix_web::middleware::from_fn(position::middleware))
             // Outermost: every request, even one refused by a limit, has its span and ids.
             .wrap(actix_web::middleware::from_fn(context::trace_requests))
             .configure(http::routes)

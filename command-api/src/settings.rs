@@ -5,6 +5,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use ledger_core::money::Money;
 use ledger_core::operator::Category;
 use serde::{Deserialize, Serialize};
+use telemetry::DEFAULT_OTLP_SAMPLE_RATIO;
 
 use crate::anomaly::config::{AnomalySettings, Thresholds};
 use crate::rate_limit::config::{Limits, RateLimitSettings};
@@ -118,8 +119,9 @@ pub struct Settings {
     /// OTLP/gRPC collector the request spans are exported to (`MR_OTLP_ENDPOINT`, e.g.
     /// `http://127.0.0.1:4317`); empty exports none.
     pub otlp_endpoint: String,
-    /// Share of new traces exported (`MR_OTLP_SAMPLE_RATIO`, 0.0–1.0); a caller's sampled
-    /// `traceparent` is always followed.
+    /// Share of new traces exported (`MR_OTLP_SAMPLE_RATIO`, 0.0–1.0, default 0.1); a
+    /// caller's sampled `traceparent` is always followed. One in ten keeps the cost of tracing
+    /// within budget at thousands of authorizations a second (docs/PERFORMANCE.md).
     pub otlp_sample_ratio: f64,
     /// Rate limits per IP and per operator (`MR_RATE_LIMIT_*`, see [`RateLimitSettings`]).
     #[serde(flatten)]
@@ -178,7 +180,7 @@ impl Default for Settings {
             recharge_close_after_seconds: 2 * 3600,
             redis_url: Secret("redis://127.0.0.1:6379".to_owned()),
             otlp_endpoint: String::new(),
-            otlp_sample_ratio: 1.0,
+            otlp_sample_ratio: DEFAULT_OTLP_SAMPLE_RATIO,
             rate_limits: RateLimitSettings::default(),
             anomaly: AnomalySettings::default(),
         }

@@ -32,6 +32,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     get("/api/v1/operator/profile", Needs(OwnRead)),
     get("/api/v1/operator/sites", Needs(OwnRead)),
     get("/api/v1/operator/apps", Needs(OwnRead)),
+    // The active apps an operator may apply for (list prices; no other operator's terms).
+    get("/api/v1/operator/catalog", Needs(OwnRead)),
     get("/api/v1/operator/app-applications", Needs(OwnRead)),
     get("/api/v1/operator/usage-records", Needs(OwnRead)),
     get("/api/v1/operator/transactions", Needs(OwnRead)),
@@ -143,6 +145,8 @@ pub const ENDPOINTS: &[Endpoint] = &[
     get("/api/v1/analytics/overview/export", Needs(StatsRead)),
     get("/api/v1/analytics/operator-app", Needs(StatsRead)),
     get("/api/v1/analytics/operator-app/export", Needs(StatsRead)),
+    get("/api/v1/analytics/by-category", Needs(StatsRead)),
+    get("/api/v1/analytics/by-category/export", Needs(StatsRead)),
     get("/api/v1/analytics/site-time", Needs(StatsRead)),
     get("/api/v1/analytics/site-time/export", Needs(StatsRead)),
     get("/api/v1/analytics/player-distribution", Needs(StatsRead)),

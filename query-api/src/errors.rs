@@ -20,6 +20,8 @@ pub enum ErrorCode {
     NotFound,
     PayloadTooLarge,
     VerifyInProgress,
+    InvalidPosition,
+    PositionNotReached,
     ServiceUnavailable,
     InternalError,
 }
@@ -66,6 +68,18 @@ impl ErrorCode {
                 "VERIFY_IN_PROGRESS",
                 "校验正在进行中，请稍后重试",
                 "A verify is already running, please retry later",
+            ),
+            ErrorCode::InvalidPosition => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_POSITION",
+                "X-Ledger-Min-Position 不是有效的位置令牌",
+                "X-Ledger-Min-Position is not a valid position token",
+            ),
+            ErrorCode::PositionNotReached => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "POSITION_NOT_REACHED",
+                "数据尚未同步到所需位置，请稍后重试",
+                "The read side has not reached the requested position yet, please retry",
             ),
             ErrorCode::ServiceUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -120,6 +134,12 @@ pub enum ApiError {
     /// One verify runs at a time per instance.
     #[error("a verify is already running")]
     VerifyInProgress,
+    /// `X-Ledger-Min-Position` is not a decimal transaction id.
+    #[error("malformed X-Ledger-Min-Position")]
+    InvalidPosition,
+    /// The projection did not apply the requested position within the wait.
+    #[error("position {position} not reached within {waited_ms} ms")]
+    PositionNotReached { position: u64, waited_ms: u64 },
     /// A dependency other than the read pool is down (logged with its cause).
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -146,6 +166,8 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::VerifyInProgress => ErrorCode::VerifyInProgress,
+            ApiError::InvalidPosition => ErrorCode::InvalidPosition,
+            ApiError::PositionNotReached { .. } => ErrorCode::PositionNotReached,
             ApiError::Store(e) if e.is_unavailable() => ErrorCode::ServiceUnavailable,
             ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Store(_) | ApiError::RouteNotDeclared | ApiError::Internal(_) => {
@@ -162,6 +184,12 @@ impl ApiError {
             ApiError::PayloadTooLarge => {
                 json!({ "max_bytes": crate::body_limit::BODY_LIMIT })
             }
+            ApiError::InvalidPosition => json!({ "header": "X-Ledger-Min-Position" }),
+            // The token as a string, like the header (an xid8 may exceed 2^53).
+            ApiError::PositionNotReached {
+                position,
+                waited_ms,
+            } => json!({ "position": position.to_string(), "waited_ms": waited_ms }),
             ApiError::Unauthorized(_)
             | ApiError::Store(_)
             | ApiError::RouteNotDeclared
@@ -197,7 +225,12 @@ impl ResponseError for ApiError {
         } else if let ApiError::Unauthorized(reason) = self {
             tracing::info!(request_id = %context.request_id, reason, "token refused");
         }
-        HttpResponse::build(code.status()).json(ErrorBody {
+        let mut response = HttpResponse::build(code.status());
+        if code == ErrorCode::PositionNotReached {
+            // The projector usually applies a commit within milliseconds.
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        response.json(ErrorBody {
             success: false,
             error_code: code.as_str(),
             message: code.message(context.lang),

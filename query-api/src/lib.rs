@@ -4,8 +4,10 @@
 //! The auditors' verify (`POST /api/v1/audit/verify`) runs the projector's verify on a
 //! connection of its own that is not read only: its replay fills a scratch schema inside a
 //! transaction that always rolls back, so it leaves nothing behind.
-//! What it shows may lag the ledger by the projector's lag; balances say which
-//! event position they reflect.
+//! What it shows may lag the ledger by the projector's lag (and, when reads go to a streaming
+//! replica, by its replication lag); balances say which event position they reflect, and a
+//! request with a command's position token is served only once that write is visible
+//! ([`consistency`]).
 //!
 //! Start it with [`run`] (or [`build`] for a server handle); tests pass a listener on port 0
 //! and their own database.
@@ -15,6 +17,8 @@
 //! - [`telemetry`]: JSON logs.
 //! - [`context`]: per-request id and language, access log (the outermost middleware).
 //! - [`body_limit`]: the request body size limit (413 `PAYLOAD_TOO_LARGE`).
+//! - [`consistency`]: where a request's reads go (replica or primary) and its
+//!   read-your-writes token (`X-Ledger-Min-Position`).
 //! - [`endpoints`]: every route and the access it needs (the API's spec).
 //! - [`auth`]: the caller: access token (HS256 JWT), live login session, route access.
 //! - [`params`]: path and query decoding into typed filters, naming every bad field.
@@ -34,6 +38,7 @@
 
 pub mod auth;
 pub mod body_limit;
+pub mod consistency;
 pub mod context;
 pub mod cursor;
 pub mod endpoints;
@@ -109,6 +114,7 @@ fn build_with_reports(
     let reports = web::Data::new(reports);
     let verify = web::Data::new(handlers::VerifyRunner::new(settings));
     let probe = web::Data::new(metrics::Probe::new(settings)?);
+    let consistency = web::Data::new(consistency::ConsistencyWait(settings.consistency_wait()));
     let state = web::Data::new(AppState {
         store: Store::new(settings)?,
         verifier: TokenVerifier::new(&settings.jwt_secret),
@@ -122,7 +128,9 @@ fn build_with_reports(
             .app_data(reports.clone())
             .app_data(verify.clone())
             .app_data(probe.clone())
+            .app_data(consistency.clone())
             .app_data(body_limit::payload_config())
+            .wrap(from_fn(consistency::middleware))
             .wrap(from_fn(body_limit::middleware))
             .wrap(from_fn(metrics::track_requests))
             .wrap(from_fn(context::middleware))

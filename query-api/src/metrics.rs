@@ -1,5 +1,5 @@
 //! Prometheus metrics of the query API (`GET /metrics`) and the readiness checks beyond the
-//! database: Redis (live push) and the projector's lag.
+//! database: Redis (live push), the projector's lag and the read replica's lag.
 //!
 //! Database figures (balances, projector lag, the oldest open transaction) are read when
 //! scraped, through a one-connection pool of their own: when the main pool is exhausted
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio_postgres::NoTls;
 
 use crate::Settings;
+use crate::store::Store;
 
 /// Request latency buckets, seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -42,6 +43,8 @@ struct Metrics {
     lag_events: IntGauge,
     lag_seconds: Gauge,
     oldest_transaction: Gauge,
+    replica_lag_bytes: IntGauge,
+    replica_lag_seconds: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -87,14 +90,26 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Age of the oldest open transaction in this database (pg_stat_activity)",
         )
         .expect("valid metric"),
+        replica_lag_bytes: IntGauge::new(
+            "mr_replica_lag_bytes",
+            "WAL bytes the read replica has not replayed yet (primary's current LSN - replay LSN; 0 without a replica)",
+        )
+        .expect("valid metric"),
+        replica_lag_seconds: Gauge::new(
+            "mr_replica_lag_seconds",
+            "Age of the last transaction the read replica replayed while it is behind (0 when caught up or without a replica)",
+        )
+        .expect("valid metric"),
     };
-    let collectors: [Box<dyn prometheus::core::Collector>; 6] = [
+    let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
         Box::new(metrics.http_requests.clone()),
         Box::new(metrics.http_duration.clone()),
         Box::new(metrics.balances.clone()),
         Box::new(metrics.lag_events.clone()),
         Box::new(metrics.lag_seconds.clone()),
         Box::new(metrics.oldest_transaction.clone()),
+        Box::new(metrics.replica_lag_bytes.clone()),
+        Box::new(metrics.replica_lag_seconds.clone()),
     ];
     for collector in collectors {
         metrics
@@ -214,12 +229,22 @@ impl Probe {
         Ok(())
     }
 
-    /// The current figures in the text exposition format.
-    pub async fn render(&self) -> String {
+    /// The current figures in the text exposition format; the replica's lag is measured
+    /// through `store`'s pools (primary and replica).
+    pub async fn render(&self, store: &Store) -> String {
         match tokio::time::timeout(PROBE_TIMEOUT, self.refresh()).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "database figures not measured"),
             Err(_) => tracing::warn!("database figures not measured: timed out"),
+        }
+        match tokio::time::timeout(PROBE_TIMEOUT, store.replica_lag()).await {
+            Ok(None) => {}
+            Ok(Some(Ok(lag))) => {
+                METRICS.replica_lag_bytes.set(lag.bytes);
+                METRICS.replica_lag_seconds.set(lag.seconds);
+            }
+            Ok(Some(Err(error))) => tracing::warn!(%error, "replica lag not measured"),
+            Err(_) => tracing::warn!("replica lag not measured: timed out"),
         }
         let mut text = Vec::new();
         TextEncoder::new()
@@ -241,6 +266,34 @@ impl Probe {
             ok,
             detail: json!({ "ok": ok }),
         }
+    }
+
+    /// The replica's lag is within the limits (`None` without a replica). Beyond them reads
+    /// go to the primary, so this only degrades readiness.
+    pub async fn replica(&self, store: &Store) -> Option<Check> {
+        let limits = store.replica_limits()?;
+        let limits_json =
+            json!({ "max_bytes": limits.max_bytes, "max_seconds": limits.max_seconds });
+        let serving = if store.serving_from_replica() {
+            "replica"
+        } else {
+            "primary"
+        };
+        let check = match tokio::time::timeout(PROBE_TIMEOUT, store.replica_lag()).await {
+            Ok(Some(Ok(lag))) => {
+                let ok = limits.allows(lag);
+                Check {
+                    ok,
+                    detail: json!({ "ok": ok, "bytes": lag.bytes, "seconds": lag.seconds,
+                                    "limits": limits_json, "reads_served_by": serving }),
+                }
+            }
+            _ => Check {
+                ok: false,
+                detail: json!({ "ok": false, "limits": limits_json, "reads_served_by": serving }),
+            },
+        };
+        Some(check)
     }
 
     /// The projector's lag is within the configured limits.

@@ -40,6 +40,10 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("REDIS_CHANNEL", "redis_channel"),
     ("PROJECTOR_LAG_MAX_EVENTS", "projector_lag_max_events"),
     ("PROJECTOR_LAG_MAX_SECONDS", "projector_lag_max_seconds"),
+    ("QUERY_REPLICA_URL", "replica_url"),
+    ("QUERY_CONSISTENCY_WAIT_MS", "consistency_wait_ms"),
+    ("QUERY_REPLICA_LAG_MAX_BYTES", "replica_lag_max_bytes"),
+    ("QUERY_REPLICA_LAG_MAX_SECONDS", "replica_lag_max_seconds"),
     ("QUERY_REPORTS_POOL_SIZE", "reports.pool_size"),
     (
         "QUERY_REPORTS_STATEMENT_TIMEOUT_MS",
@@ -72,10 +76,14 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 /// | `MR_QUERY_LOG` | `log_filter` | `info` |
 /// | `MR_REDIS_URL` | `redis_url` | `redis://127.0.0.1:6379` |
 /// | `MR_OTLP_ENDPOINT` | `otlp_endpoint` | empty: no trace export |
-/// | `MR_OTLP_SAMPLE_RATIO` | `otlp_sample_ratio` | 1.0 |
+/// | `MR_OTLP_SAMPLE_RATIO` | `otlp_sample_ratio` | 0.1 (callers' sampled traces always kept) |
 /// | `MR_REDIS_CHANNEL` | `redis_channel` | `mr:live` |
 /// | `MR_PROJECTOR_LAG_MAX_EVENTS` | `projector_lag_max_events` | 10000 |
 /// | `MR_PROJECTOR_LAG_MAX_SECONDS` | `projector_lag_max_seconds` | 30 |
+/// | `MR_QUERY_REPLICA_URL` | `replica_url` | empty: no replica, every read on the primary |
+/// | `MR_QUERY_CONSISTENCY_WAIT_MS` | `consistency_wait_ms` | 2000 |
+/// | `MR_QUERY_REPLICA_LAG_MAX_BYTES` | `replica_lag_max_bytes` | 16777216 (16 MiB) |
+/// | `MR_QUERY_REPLICA_LAG_MAX_SECONDS` | `replica_lag_max_seconds` | 10 |
 /// | `MR_QUERY_REPORTS_POOL_SIZE` | `reports.pool_size` | 2 |
 /// | `MR_QUERY_REPORTS_STATEMENT_TIMEOUT_MS` | `reports.statement_timeout_ms` | 120000 |
 /// | `MR_QUERY_REPORTS_SCHEDULE` | `reports.schedule` | true |
@@ -140,6 +148,22 @@ pub struct Settings {
     /// projection lagging.
     #[serde(default = "defaults::projector_lag_max_seconds")]
     pub projector_lag_max_seconds: f64,
+    /// A streaming replica of `database_url` that serves reads while its lag is within the
+    /// limits below (empty: none). Finance reports and the auditors' verify stay on the
+    /// primary.
+    #[serde(default)]
+    pub replica_url: String,
+    /// Longest a request carrying `X-Ledger-Min-Position` waits for the projection to apply
+    /// that position before answering 503 `POSITION_NOT_REACHED`: a few times the projector's
+    /// usual lag, and well below clients' request timeouts.
+    #[serde(default = "defaults::consistency_wait_ms")]
+    pub consistency_wait_ms: u64,
+    /// Replication lag in WAL bytes beyond which reads leave the replica for the primary.
+    #[serde(default = "defaults::replica_lag_max_bytes")]
+    pub replica_lag_max_bytes: i64,
+    /// Replication lag in seconds beyond which reads leave the replica for the primary.
+    #[serde(default = "defaults::replica_lag_max_seconds")]
+    pub replica_lag_max_seconds: f64,
     /// Finance reports: their own writable pool and the schedule (TOML table `[reports]`).
     #[serde(default)]
     pub reports: ReportSettings,
@@ -213,7 +237,7 @@ mod defaults {
         5_000
     }
     pub fn otlp_sample_ratio() -> f64 {
-        1.0
+        telemetry::DEFAULT_OTLP_SAMPLE_RATIO
     }
     pub fn log_filter() -> String {
         "info".to_owned()
@@ -229,6 +253,15 @@ mod defaults {
     }
     pub fn redis_channel() -> String {
         "mr:live".to_owned()
+    }
+    pub fn consistency_wait_ms() -> u64 {
+        2_000
+    }
+    pub fn replica_lag_max_bytes() -> i64 {
+        16 * 1024 * 1024
+    }
+    pub fn replica_lag_max_seconds() -> f64 {
+        10.0
     }
 }
 
@@ -266,6 +299,10 @@ impl Settings {
             redis_channel: defaults::redis_channel(),
             projector_lag_max_events: defaults::projector_lag_max_events(),
             projector_lag_max_seconds: defaults::projector_lag_max_seconds(),
+            replica_url: String::new(),
+            consistency_wait_ms: defaults::consistency_wait_ms(),
+            replica_lag_max_bytes: defaults::replica_lag_max_bytes(),
+            replica_lag_max_seconds: defaults::replica_lag_max_seconds(),
             reports: ReportSettings::default(),
         }
     }
@@ -304,6 +341,17 @@ impl Settings {
         }
         if self.database_url.parse::<tokio_postgres::Config>().is_err() {
             return invalid("database_url", "not a PostgreSQL connection string");
+        }
+        if !self.replica_url.trim().is_empty()
+            && self.replica_url.parse::<tokio_postgres::Config>().is_err()
+        {
+            return invalid("replica_url", "not a PostgreSQL connection string");
+        }
+        if self.replica_lag_max_bytes < 0 {
+            return invalid("replica_lag_max_bytes", "must not be negative");
+        }
+        if self.replica_lag_max_seconds.is_nan() || self.replica_lag_max_seconds < 0.0 {
+            return invalid("replica_lag_max_seconds", "must be a number ≥ 0");
         }
         if self.grpc_addr().is_err() {
             return invalid("grpc_addr", "neither an address (host:port) nor off");
@@ -365,6 +413,10 @@ impl Settings {
 
     pub fn db_connect_timeout(&self) -> Duration {
         Duration::from_millis(self.db_connect_timeout_ms)
+    }
+
+    pub fn consistency_wait(&self) -> Duration {
+        Duration::from_millis(self.consistency_wait_ms)
     }
 }
 

@@ -451,6 +451,47 @@ impl Cluster {
         self.services[2].0.id()
     }
 
+    /// The process id of the first command-api instance (the one at [`Cluster::command`]).
+    pub fn command_api_pid(&self) -> u32 {
+        self.services[0].0.id()
+    }
+
+    /// The first projector's process id and metrics base URL (`http://host:port`).
+    pub fn projector(&self) -> (u32, String) {
+        let (_, addr) = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "MR_PROJECTOR_METRICS_ADDR")
+            .expect("the projector's metrics address is always set");
+        (self.services[1].0.id(), format!("http://{addr}"))
+    }
+
+    /// Starts one more projector process with the same database and settings and its own
+    /// metrics listener (a standby: the first holds the projection lock), and returns its
+    /// process id and metrics base URL. It lives and dies with the cluster.
+    pub fn start_extra_projector(&mut self) -> (u32, String) {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "MR_PROJECTOR_METRICS_ADDR");
+        env.push(("MR_PROJECTOR_METRICS_ADDR".into(), addr.clone()));
+        let service = start("projector", &env, self.logs.as_deref());
+        let pid = service.0.id();
+        self.services.push(service);
+        (pid, format!("http://{addr}"))
+    }
+
+    /// Kills the cluster's process `pid` without warning (SIGKILL: nothing is flushed,
+    /// answered or released by it) and waits until it is gone; it is not restarted.
+    pub fn kill(&mut self, pid: u32) {
+        let service = self
+            .services
+            .iter_mut()
+            .find(|s| s.0.id() == pid)
+            .unwrap_or_else(|| panic!("no process {pid} in the cluster"));
+        let _ = service.0.kill();
+        let _ = service.0.wait();
+    }
+
     /// Runs a one-shot projector command (`rebuild`, `verify`, …) with the cluster's settings
     /// and waits for it; the services keep running meanwhile.
     pub async fn run_projector(&self, args: &[&str]) -> std::process::Output {
@@ -463,5 +504,24 @@ impl Cluster {
             .output()
             .await
             .unwrap_or_else(|e| panic!("projector {args:?}: {e}"))
+    }
+
+    /// [`Cluster::run_projector`] against another database (e.g. a restored copy), with
+    /// the cluster's other settings.
+    pub async fn run_projector_on(
+        &self,
+        database_url: &str,
+        args: &[&str],
+    ) -> std::process::Output {
+        let mut command = tokio::process::Command::new(binary("projector"));
+        command.args(args).env("RUST_LOG", "warn");
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command.env("MR_DATABASE_URL", database_url);
+        command
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("projector {args:?} on {database_url}: {e}"))
     }
 }

@@ -25,6 +25,8 @@ pub struct Reply {
     pub status: u16,
     pub replayed: bool,
     pub retry_after: Option<String>,
+    /// `X-Ledger-Position`: the transaction that appended this answer's events, if any.
+    pub position: Option<String>,
     pub raw: String,
     pub body: Value,
 }
@@ -170,12 +172,18 @@ pub async fn reply(response: reqwest::Response) -> Reply {
         .get("Retry-After")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let position = response
+        .headers()
+        .get("X-Ledger-Position")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let raw = response.text().await.unwrap_or_default();
     let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
     Reply {
         status,
         replayed,
         retry_after,
+        position,
         raw,
         body,
     }

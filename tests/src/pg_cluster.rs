@@ -7,6 +7,9 @@
 //! `/usr/lib/postgresql/*/bin`; a machine without them fails the test (a fault test that
 //! skips itself proves nothing in CI). PostgreSQL refuses to run as root, so under root
 //! (containers) its tools run as the `postgres` user through `runuser`.
+//!
+//! [`PgCluster::start_replica_of`] makes a streaming replica of one (`pg_basebackup -R`) on
+//! another port, for the read-replica tests and drills.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -58,22 +61,12 @@ pub struct PgCluster {
 impl PgCluster {
     /// Creates and starts a fresh cluster (user `postgres`, trust authentication).
     pub async fn start() -> PgCluster {
-        let bin = bin_dir();
-        let root = std::env::temp_dir().join(format!(
-            "mr-pg-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
-        // Under root the tools run as `postgres`, which must be able to create files here.
-        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let data = root.join("data");
-        let cluster = PgCluster {
-            root,
-            data,
-            bin,
-            port: free_port(),
-        };
+        Self::start_with("").await
+    }
+
+    /// [`PgCluster::start`] with more `postgresql.conf` lines (e.g. WAL archiving).
+    pub async fn start_with(extra_settings: &str) -> PgCluster {
+        let cluster = Self::fresh();
         let data = cluster.data.to_str().unwrap().to_owned();
         cluster
             .tool(
@@ -93,16 +86,102 @@ impl PgCluster {
                 ],
             )
             .await;
+        cluster.configure(&format!("{SETTINGS}{extra_settings}\n"));
+        cluster.start_again().await;
+        cluster
+    }
+
+    /// A streaming replica of `primary` (hot standby, read only) on a port of its own: a
+    /// base backup taken with `pg_basebackup -R` (which writes `standby.signal` and the
+    /// primary's conninfo), started and accepting reads.
+    pub async fn start_replica_of(primary: &PgCluster) -> PgCluster {
+        let replica = Self::fresh();
+        let data = replica.data.to_str().unwrap().to_owned();
+        let port = primary.port.to_string();
+        replica
+            .tool(
+                "pg_basebackup",
+                &[
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "postgres",
+                    "-D",
+                    &data,
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                ],
+            )
+            .await;
+        // The copied configuration names the primary's port and socket directory: later
+        // lines win.
+        replica.configure("hot_standby = on\n");
+        replica.start_again().await;
+        replica
+    }
+
+    /// A new cluster's directories and port; nothing created or started yet.
+    fn fresh() -> PgCluster {
+        let bin = bin_dir();
+        let root = std::env::temp_dir().join(format!(
+            "mr-pg-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+        // Under root the tools run as `postgres`, which must be able to create files here.
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let data = root.join("data");
+        PgCluster {
+            root,
+            data,
+            bin,
+            port: free_port(),
+        }
+    }
+
+    /// Appends `lines` and this cluster's port and socket directory to `postgresql.conf`.
+    fn configure(&self, lines: &str) {
+        let data = self.data.to_str().unwrap();
         let settings = format!(
-            "{SETTINGS}port = {}\nunix_socket_directories = '{data}'\n",
-            cluster.port
+            "{lines}port = {}\nunix_socket_directories = '{data}'\n",
+            self.port
         );
-        let conf = cluster.data.join("postgresql.conf");
+        let conf = self.data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).unwrap();
         text.push_str(&settings);
         std::fs::write(&conf, text).unwrap();
-        cluster.start_again().await;
-        cluster
+    }
+
+    /// A directory of this cluster's own that the `postgres` user may write to (e.g. a WAL
+    /// archive or a backup); removed with the cluster.
+    pub fn scratch_dir(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(name);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        dir
+    }
+
+    /// PostgreSQL's server binaries used here (`pg_ctl`, `pg_basebackup`, …).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// A cluster some other tool created and started in `data` (e.g. a restore script),
+    /// on `port`: stopped and removed with `root` when dropped, like the others.
+    pub fn adopt(root: PathBuf, data: PathBuf, port: u16) -> PgCluster {
+        PgCluster {
+            root,
+            data,
+            bin: bin_dir(),
+            port,
+        }
     }
 
     /// The server URL without a database name (what `TestDb::on_server` takes).
@@ -184,7 +263,7 @@ fn command(program: &Path, args: &[&str]) -> std::process::Command {
 
 /// PostgreSQL's server binaries: `pg_config --bindir`, else the newest
 /// `/usr/lib/postgresql/*/bin` holding `initdb`.
-fn bin_dir() -> PathBuf {
+pub(crate) fn bin_dir() -> PathBuf {
     let from_pg_config = std::process::Command::new("pg_config")
         .arg("--bindir")
         .output()

@@ -108,12 +108,55 @@ async fn an_operator_recharges_sees_a_charge_live_is_refunded_and_is_kept_out_of
     assert_eq!(operator["total_refunded"], "40.00", "{operator}");
     assert_eq!(operator["games"], 1, "{operator}");
 
+    // The application made and approved in the console granted the app, whose price staff
+    // then changed in the console; the announcement published there is on record.
+    let operator_id = operator["id"].as_str().unwrap();
+    let applications = cluster
+        .query(
+            &format!("/api/v1/admin/app-applications?operator_id={operator_id}"),
+            &admin,
+        )
+        .await
+        .ok();
+    assert_eq!(
+        applications["items"][0]["status"], "approved",
+        "{applications}"
+    );
+    assert_eq!(
+        applications["items"][0]["app_name"], "银河探险",
+        "{applications}"
+    );
+    let grants = cluster
+        .query(
+            &format!("/api/v1/admin/operators/{operator_id}/grants"),
+            &admin,
+        )
+        .await
+        .ok();
+    assert_eq!(grants[0]["status"], "active", "{grants}");
+    assert_eq!(grants[0]["unit_price"], "18.50", "{grants}");
+    let announcements = cluster
+        .query("/api/v1/admin/announcements", &admin)
+        .await
+        .ok();
+    assert_eq!(
+        announcements["items"][0]["title"], "五一假期营业时间调整",
+        "{announcements}"
+    );
+
     for page in [
         "04-recharge-qr",
+        "05b-operator-apps",
+        "05c-applications-review",
         "06-dashboard-live",
         "07-usage",
+        "10a-admin-apps",
+        "10b-messages-price-change",
+        "10c-admin-announcements",
         "15-operator-forbidden",
+        "17a-operator-detail",
         "18-refund-review",
+        "18a-admin-transactions",
     ] {
         let shot = screenshots.join(format!("{page}.png"));
         assert!(shot.exists(), "{} missing", shot.display());

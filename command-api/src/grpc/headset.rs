@@ -150,8 +150,9 @@ impl HeadsetService {
 }
 
 /// Runs `body`, turning its error into a status carrying the error code; either way the
-/// answer names the request id its events recorded (`x-request-id`, as over HTTP). A
-/// failure is counted for anomaly locking first.
+/// answer names the request id its events recorded (`x-request-id`, as over HTTP), and a
+/// call that appended names its transaction (`x-ledger-position`). A failure is counted for
+/// anomaly locking first.
 async fn answer<T>(
     on: Answering<'_>,
     body: impl Future<Output = Result<T, ApiError>>,
@@ -161,8 +162,13 @@ async fn answer<T>(
         ctx,
         presented_key,
     } = on;
-    // Log lines of the call carry its ids.
-    let result = telemetry::in_request(ctx.request_id.clone(), ctx.trace_id.clone(), body).await;
+    // Log lines of the call carry its ids; what it appended is its read-your-writes token.
+    let (result, position) = crate::position::scoped(telemetry::in_request(
+        ctx.request_id.clone(),
+        ctx.trace_id.clone(),
+        body,
+    ))
+    .await;
     if let Err(error) = &result {
         crate::anomaly::http::observe(state, &ctx, presented_key.as_deref(), Some(error)).await;
     }
@@ -170,6 +176,11 @@ async fn answer<T>(
     let mut response = Response::new(message);
     if let Ok(request_id) = ctx.request_id.parse() {
         response.metadata_mut().insert("x-request-id", request_id);
+    }
+    if let Some(tx_id) = position {
+        response
+            .metadata_mut()
+            .insert(crate::position::HEADER, tx_id.into());
     }
     Ok(response)
 }

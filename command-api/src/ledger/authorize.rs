@@ -37,6 +37,13 @@ use crate::wire;
 /// Most authorizations recorded by one statement; the rest wait for the next batch.
 pub const MAX_BATCH: usize = 64;
 
+/// How long a charge whose connection failed mid-write keeps asking whether it was recorded
+/// before it answers: longer than a failover takes (docs/OPERATIONS.md, "Drills"), so a
+/// 503 keeps its promise that nothing was charged.
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Pause between those lookups while the database is away.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One authorization waiting for its operator's lock.
 pub struct Job {
     key: KnownKey,
@@ -131,9 +138,10 @@ const APPEND_AUTHORIZATION: &str = "WITH guard AS ( \
         FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) \
           AS t(at, ai, seq, et, ev, p, m, h) \
         WHERE EXISTS (SELECT 1 FROM session) \
-        RETURNING 1 \
+        RETURNING tx_id \
     ) SELECT (SELECT ok FROM guard), EXISTS (SELECT 1 FROM session), \
-        s.app_id, s.site_id, s.player_count, s.authorized_at, s.response, s.end_response \
+        s.app_id, s.site_id, s.player_count, s.authorized_at, s.response, s.end_response, \
+        (SELECT tx_id::text FROM appended LIMIT 1) \
     FROM (SELECT 1) AS one \
     LEFT JOIN headset_sessions s ON s.operator_id = $11 AND s.session_id = $12";
 
@@ -149,6 +157,7 @@ impl Ledger {
             return Ok(Answer {
                 data_json: record.response.clone(),
                 replayed: true,
+                position: None,
             });
         }
         let original: serde_json::Value =
@@ -188,7 +197,12 @@ impl Ledger {
                 answered = &mut answer => {
                     // A batch that died before answering (a panic) charged at most what
                     // its statement committed; a retry of the same session replays it.
-                    return answered.unwrap_or_else(|_| Err(ApiError::new(ErrorCode::ServiceUnavailable)));
+                    let answered = answered.unwrap_or_else(|_| Err(ApiError::new(ErrorCode::ServiceUnavailable)));
+                    // Recorded here, in the request's task: the batch ran in a task of its own.
+                    if let Ok(Answer { position: Some(tx_id), .. }) = &answered {
+                        crate::position::record(*tx_id);
+                    }
+                    return answered;
                 }
                 slot = self.operators.lock(&id) => {
                     let jobs: Vec<Job> = {
@@ -302,7 +316,7 @@ impl Ledger {
         };
         let appended = charges.rows.len();
         match self.committer.commit(charges).await {
-            Ok(true) => {
+            Ok(Some(tx_id)) => {
                 for (job, _) in &batch {
                     slot.notes.insert(&job.input.session_id);
                 }
@@ -317,14 +331,25 @@ impl Ledger {
                     let _ = job.reply.send(Ok(Answer {
                         data_json,
                         replayed: false,
+                        position: Some(tx_id),
                     }));
                 }
             }
             // An app changed, a session id was already used, or another writer appended:
             // nothing was written; decide each again, one at a time, on fresh state.
-            Ok(false) | Err(StoreError::DuplicateSession) | Err(StoreError::Conflict(_)) => {
+            Ok(None) | Err(StoreError::DuplicateSession) | Err(StoreError::Conflict(_)) => {
                 slot.invalidate();
                 later.splice(0..0, batch.into_iter().map(|(job, _)| job));
+            }
+            // The statement may have committed: each job answers what was recorded. The
+            // rest were never sent, so nothing was written for them.
+            Err(StoreError::Interrupted(cause)) => {
+                slot.invalidate();
+                for (job, _) in batch {
+                    let answer = self.settled(&job).await;
+                    let _ = job.reply.send(answer);
+                }
+                return Err((StoreError::Unavailable(cause).into(), later));
             }
             Err(e) => {
                 slot.invalidate();
@@ -505,7 +530,7 @@ impl Ledger {
         let rows = events::encode(stream, &decided, metadata);
         let data_json = authorization_data(&decided[0]);
         match append_authorization(charge, &rows, app_version, &data_json).await {
-            Ok(Appended::Charged) => {
+            Ok(Appended::Charged(position)) => {
                 let stream = slot.stream.as_mut().expect("loaded");
                 events::advance(stream, next, &rows);
                 slot.notes.insert(session.as_str());
@@ -517,6 +542,7 @@ impl Ledger {
                 Ok(Attempt::Charged(Answer {
                     data_json,
                     replayed: false,
+                    position,
                 }))
             }
             // The app changed since its terms were read: read them again.
@@ -533,9 +559,55 @@ impl Ledger {
                 slot.invalidate();
                 Ok(Attempt::Retry)
             }
+            Err(StoreError::Interrupted(cause)) => {
+                slot.invalidate();
+                match self
+                    .recorded_session(session.operator_id(), session)
+                    .await?
+                {
+                    Some(record) => Ok(Attempt::Existing(record)),
+                    None => Err(StoreError::Unavailable(cause).into()),
+                }
+            }
             Err(e) => {
                 slot.invalidate();
                 Err(e.into())
+            }
+        }
+    }
+
+    /// The answer of a batched job whose write was interrupted: the session's recorded
+    /// result when it was recorded, else 503, which is then true.
+    async fn settled(&self, job: &Job) -> Result<Answer, ApiError> {
+        let session = Self::parse_session(&job.input.session_id, job.key.operator_id)?;
+        match self.recorded_session(job.key.operator_id, &session).await? {
+            Some(record) => Self::replay(&record, &job.input),
+            None => Err(ApiError::new(ErrorCode::ServiceUnavailable)),
+        }
+    }
+
+    /// The session's row, asked on fresh connections until the database answers (a failover
+    /// or restart takes seconds) or [`SETTLE_TIMEOUT`] passes: then `Interrupted`, the one
+    /// case where a client learns the outcome only by replaying its request.
+    async fn recorded_session(
+        &self,
+        operator: OperatorId,
+        session: &SessionId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let looked = match self.pool.get().await {
+                Ok(client) => sessions::find(&client, operator, session).await,
+                Err(e) => Err(e.into()),
+            };
+            match looked {
+                Err(StoreError::Unavailable(cause)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(StoreError::Interrupted(cause));
+                    }
+                    tokio::time::sleep(SETTLE_POLL).await;
+                }
+                other => return other,
             }
         }
     }
@@ -565,7 +637,8 @@ enum Attempt {
 
 /// What the authorization statement did.
 enum Appended {
-    Charged,
+    /// Written by the transaction with this id.
+    Charged(Option<u64>),
     AppChanged,
     /// Nothing written: the session has a row (visible to the statement, or not yet).
     Existing(Option<SessionRecord>),
@@ -602,13 +675,14 @@ async fn append_authorization(
             .concat(),
         )
         .await
-        .map_err(classify)?;
+        .map_err(|e| classify(e).of_write())?;
     let (app_current, inserted): (bool, bool) = (row.get(0), row.get(1));
     if !app_current {
         return Ok(Appended::AppChanged);
     }
     if inserted {
-        return Ok(Appended::Charged);
+        let tx_id: Option<&str> = row.get(8);
+        return Ok(Appended::Charged(tx_id.map(crate::position::parse)));
     }
     let existing = row
         .get::<_, Option<uuid::Uuid>>(2)

@@ -37,7 +37,7 @@ pub struct Charges {
     pub apps: Vec<(String, i64)>,
 }
 
-type Reply = oneshot::Sender<Result<bool, StoreError>>;
+type Reply = oneshot::Sender<Result<Option<u64>, StoreError>>;
 
 #[derive(Clone)]
 pub struct Committer {
@@ -57,15 +57,17 @@ impl Committer {
         Committer { submit }
     }
 
-    /// Records `charges`; `Ok(false)`: an app changed since its price was read (nothing written).
-    pub async fn commit(&self, charges: Charges) -> Result<bool, StoreError> {
+    /// Records `charges` and answers the appending transaction's id; `Ok(None)`: an app
+    /// changed since its price was read (nothing written).
+    pub async fn commit(&self, charges: Charges) -> Result<Option<u64>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.submit
             .send((charges, reply))
             .map_err(|_| StoreError::Unavailable("committer stopped".to_owned()))?;
+        // The writer died with the charges in hand: they may have been written.
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("committer stopped".to_owned()))?
+            .map_err(|_| StoreError::Interrupted("committer stopped".to_owned()))?
     }
 }
 
@@ -82,9 +84,9 @@ async fn write(pool: &Pool, batches: Vec<(Charges, Reply)>) {
     };
     if batches.len() > 1 {
         let all: Vec<&Charges> = batches.iter().map(|(c, _)| c).collect();
-        if let Ok(true) = append(&client, &all).await {
+        if let Ok(Some(tx_id)) = append(&client, &all).await {
             for (_, reply) in batches {
-                let _ = reply.send(Ok(true));
+                let _ = reply.send(Ok(Some(tx_id)));
             }
             return;
         }
@@ -119,11 +121,15 @@ const APPEND_AUTHORIZATIONS: &str = "WITH guard AS ( \
         FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) \
           AS t(at, ai, seq, et, ev, p, m, h) \
         WHERE (SELECT ok FROM guard) \
-        RETURNING 1 \
+        RETURNING tx_id \
     ) SELECT (SELECT ok FROM guard) \
-        AND mr_assert((SELECT count(*) FROM session) = $18, 'a session id of the batch is already authorized')";
+        AND mr_assert((SELECT count(*) FROM session) = $18, 'a session id of the batch is already authorized'), \
+        (SELECT tx_id::text FROM appended LIMIT 1)";
 
-async fn append(client: &deadpool_postgres::Client, all: &[&Charges]) -> Result<bool, StoreError> {
+async fn append(
+    client: &deadpool_postgres::Client,
+    all: &[&Charges],
+) -> Result<Option<u64>, StoreError> {
     let rows: Vec<EventRow> = all.iter().flat_map(|c| c.rows.iter().cloned()).collect();
     let sessions: Vec<&SessionRow> = all.iter().flat_map(|c| c.sessions.iter()).collect();
     let (app_ids, versions): (Vec<&str>, Vec<i64>) = all
@@ -162,6 +168,8 @@ async fn append(client: &deadpool_postgres::Client, all: &[&Charges]) -> Result<
             .concat(),
         )
         .await
-        .map_err(classify)?;
-    Ok(row.get(0))
+        .map_err(|e| classify(e).of_write())?;
+    let written: bool = row.get(0);
+    let tx_id: Option<&str> = row.get(1);
+    Ok(tx_id.filter(|_| written).map(crate::position::parse))
 }

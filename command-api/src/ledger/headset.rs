@@ -60,6 +60,9 @@ pub struct HeartbeatInput {
 pub struct Answer {
     pub data_json: String,
     pub replayed: bool,
+    /// The transaction that appended this answer's events (`None`: nothing appended, e.g. a
+    /// replay): the read-your-writes token.
+    pub position: Option<u64>,
 }
 
 /// Whether the request was signed with the key's secret (constant time).
@@ -220,6 +223,7 @@ impl Ledger {
                 return Ok(Answer {
                     data_json: end,
                     replayed: true,
+                    position: None,
                 });
             }
             let stream = slot.loaded(&client, &id).await?;
@@ -243,15 +247,15 @@ impl Ledger {
             .to_string();
             let rows = events::encode(stream, &decided, &metadata);
             let tx = client.transaction().await.map_err(classify)?;
-            match events::append(&tx, &rows).await {
-                Ok(()) => {}
+            let position = match events::append(&tx, &rows).await {
+                Ok(tx_id) => tx_id,
                 Err(StoreError::Conflict(_)) => {
                     drop(tx);
                     slot.invalidate();
                     continue;
                 }
                 Err(e) => return Err(e.into()),
-            }
+            };
             if !sessions::record_end(&tx, operator_id, &session, &data_json).await? {
                 continue; // another request ended it first; the next round replays it
             }
@@ -263,9 +267,13 @@ impl Ledger {
             next.apply(decided[0].clone());
             events::advance(slot.stream.as_mut().expect("loaded"), next, &rows);
             self.notifier.notify();
+            if let Some(tx_id) = position {
+                crate::position::record(tx_id);
+            }
             return Ok(Answer {
                 data_json,
                 replayed: false,
+                position,
             });
         }
         Err(StoreError::Conflict(format!("operator {id}: too many concurrent writers")).into())

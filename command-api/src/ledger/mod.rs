@@ -424,7 +424,11 @@ impl Ledger {
                 .append_in_transaction(&mut client, &rows, side.as_ref())
                 .await
             {
-                Ok(()) => {}
+                Ok(tx_id) => {
+                    if let Some(tx_id) = tx_id {
+                        crate::position::record(tx_id);
+                    }
+                }
                 Err(StoreError::Conflict(_)) => {
                     slot.invalidate();
                     continue;
@@ -459,12 +463,13 @@ impl Ledger {
         client: &mut deadpool_postgres::Client,
         rows: &[EventRow],
         side: Option<&SideWrite>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let tx = client.transaction().await.map_err(classify)?;
-        events::append(&tx, rows).await?;
+        let tx_id = events::append(&tx, rows).await?;
         if let Some(side) = side {
             side.write(&tx).await?;
         }
-        tx.commit().await.map_err(classify)
+        tx.commit().await.map_err(classify)?;
+        Ok(tx_id)
     }
 }

@@ -136,26 +136,34 @@ impl RowArrays {
     }
 }
 
-/// The insert of event rows shared by every append; `$1..$8` are the column arrays.
+/// The insert of event rows shared by every append; `$1..$8` are the column arrays. It
+/// answers the appending transaction's id (the read-your-writes token), one row per event.
 pub const INSERT_EVENTS: &str = "INSERT INTO events \
     (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash) \
     SELECT t.at, t.ai, t.seq, t.et, t.ev, t.p::json, t.m::json, t.h \
     FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) \
-      AS t(at, ai, seq, et, ev, p, m, h)";
+      AS t(at, ai, seq, et, ev, p, m, h) \
+    RETURNING tx_id::text";
 
 /// Appends rows (all of one stream, contiguous sequences) in the caller's transaction or as
-/// one statement. A primary-key violation means another writer got there first.
-pub async fn append(client: &impl GenericClient, rows: &[EventRow]) -> Result<(), StoreError> {
+/// one statement, and returns the appending transaction's id (`None` when `rows` is empty).
+/// A primary-key violation means another writer got there first.
+pub async fn append(
+    client: &impl GenericClient,
+    rows: &[EventRow],
+) -> Result<Option<u64>, StoreError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let a = RowArrays::new(rows);
     let statement = client.prepare_cached(INSERT_EVENTS).await?;
-    client
-        .execute(&statement, &a.params())
+    let inserted = client
+        .query(&statement, &a.params())
         .await
         .map_err(classify)?;
-    Ok(())
+    Ok(inserted
+        .first()
+        .map(|row| crate::position::parse(row.get(0))))
 }
 
 /// Applies events that were just appended to the in-memory stream. The aggregate already

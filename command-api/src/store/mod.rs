@@ -29,6 +29,11 @@ pub enum StoreError {
     Taken(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The connection failed while a write was in flight: it may have committed or not.
+    /// Never answered as is: the caller looks the outcome up first (a 503 promises that
+    /// nothing was written).
+    #[error("database connection lost during a write: {0}")]
+    Interrupted(String),
     #[error("database error: {0}")]
     Database(tokio_postgres::Error),
     #[error("stored data is not readable: {0}")]
@@ -38,6 +43,18 @@ pub enum StoreError {
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl StoreError {
+    /// The error of a write statement: `Unavailable` becomes [`StoreError::Interrupted`],
+    /// since the statement may have reached the server and committed before the connection
+    /// went away (a failover, a restart, a cut network).
+    pub(crate) fn of_write(self) -> StoreError {
+        match self {
+            StoreError::Unavailable(cause) => StoreError::Interrupted(cause),
+            other => other,
+        }
     }
 }
 

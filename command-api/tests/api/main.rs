@@ -14,6 +14,7 @@ mod key_rotation;
 mod members;
 mod metrics;
 mod operator_self;
+mod position;
 mod rate_limits;
 mod recharges;
 mod refunds;

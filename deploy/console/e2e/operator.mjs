@@ -9,13 +9,17 @@
 //   MR_CHROMIUM        the browser (default /usr/bin/chromium)
 //
 // The operator registers, logs in, recharges through the simulator (QR shown, status turns
-// paid, balance rises), a signed headset request charges a game and the dashboard's balance
-// drops live (no reload), the usage row appears and exports as CSV, a refund is requested;
-// an admin URL is refused. Then staff logs in, finds the operator in the admin list and
-// approves the refund; the English switch relabels the page. Exits non-zero on any failure.
+// paid, balance rises). Staff, in a second browser context with its own session, adds an app
+// in the console; the operator applies for it on the Apps page and staff approves the
+// application; a signed headset request for that app charges a game and the dashboard's
+// balance drops live (no reload), the usage row appears and exports as CSV. Staff changes the
+// app's price and publishes an announcement in the console: both reach the operator's open
+// Messages page live, with the unread badge. A refund is requested; an admin URL is refused.
+// Then staff logs in on the operator's page, finds the operator in the admin list, opens its
+// detail and approves the refund, which the global transactions show; the English switch
+// relabels the page. Exits non-zero on any failure.
 import { createHmac, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium } from 'playwright-core'
 
@@ -83,40 +87,62 @@ async function authorizeGame({ keyId, secret, operatorId, appId, siteId, players
 
 // --- browser ------------------------------------------------------------------------------------
 mkdirSync(SHOTS, { recursive: true })
-const profileDir = mkdtempSync(join(tmpdir(), 'mr-console-e2e-'))
-// A fresh profile directory per run (playwright passes it as --user-data-dir).
-const context = await chromium.launchPersistentContext(profileDir, {
+const browser = await chromium.launch({
   executablePath: CHROMIUM,
   headless: true,
   args: [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
   ],
-  viewport: { width: 1440, height: 900 },
-  locale: 'zh-CN',
-  timezoneId: 'Asia/Shanghai',
-  acceptDownloads: true,
 })
-context.setDefaultTimeout(STEP_TIMEOUT_MS)
-const page = context.pages()[0] ?? (await context.newPage())
 const pageErrors = []
-page.on('pageerror', (error) => pageErrors.push(String(error)))
+/** A page in a fresh browser context: its own storage, so its own console session. */
+async function newPage(label) {
+  const context = await browser.newContext({
+    viewport: { width: 1440, height: 900 },
+    locale: 'zh-CN',
+    timezoneId: 'Asia/Shanghai',
+    acceptDownloads: true,
+  })
+  context.setDefaultTimeout(STEP_TIMEOUT_MS)
+  const opened = await context.newPage()
+  opened.on('pageerror', (error) => pageErrors.push(`${label}: ${error}`))
+  return opened
+}
+const page = await newPage('operator')
 // Token refreshes the console makes (the test runs with short-lived access tokens).
 let refreshes = 0
 page.on('request', (request) => {
   if (request.method() === 'POST' && request.url().endsWith('/api/v1/auth/refresh')) refreshes++
 })
 
-const shot = async (name) => {
-  await page.waitForLoadState('networkidle').catch(() => undefined)
+const shot = async (name, on = page) => {
+  await on.waitForLoadState('networkidle').catch(() => undefined)
+  // No table still behind its loading mask (the mask fades out after the rows arrive).
+  await on
+    .waitForFunction(() => [...document.querySelectorAll('.el-loading-mask')].every((m) => m.offsetParent === null))
+    .catch(() => undefined)
   // Transitions finished, so every tag and number is fully drawn.
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), animations: 'disabled' })
+  await on.screenshot({ path: join(SHOTS, `${name}.png`), animations: 'disabled' })
   step(`screenshot ${name}.png`)
 }
 const text = (selector) => page.locator(selector).innerText()
-async function waitForText(selector, expected) {
-  await page.locator(selector).filter({ hasText: expected }).first().waitFor()
+async function waitForText(selector, expected, on = page) {
+  await on.locator(selector).filter({ hasText: expected }).first().waitFor()
 }
+/** A form's own check refused the input before anything was sent. */
+async function formRefuses(on, message) {
+  await on.locator('.el-form-item__error').filter({ hasText: message }).first().waitFor()
+}
+async function staffLogin(on) {
+  await on.goto(`${BASE}/login`)
+  await on.click('#tab-staff')
+  await on.fill('input[name=username]', ADMIN.username)
+  await on.fill('input[name=password]', ADMIN.password)
+  await on.click('[data-test=login]')
+  await on.waitForURL('**/admin/dashboard')
+}
+let staff = null
 
 try {
   // 1. Register: the form validates, the API issues the credential, shown once.
@@ -173,20 +199,67 @@ try {
   await waitForText('[data-test=balance]', '¥100.00')
   step('balance 100.00')
 
-  // 4. An admin grants an app at 15.00 per player and opens a site for the operator (API).
+  // 4. Staff (its own browser context) adds an app at 15.00 per player in the console; the
+  //    form refuses a zero price before sending.
+  staff = await newPage('staff')
+  await staffLogin(staff)
+  await staff.click('[data-test=nav-admin-apps]')
+  await staff.click('[data-test=new-app]')
+  await staff.fill('input[name=app-name]', '银河探险')
+  await staff.fill('input[name=app-price]', '0')
+  await staff.fill('input[name=app-max-players]', '8')
+  await staff.press('input[name=app-max-players]', 'Tab')
+  await staff.click('[data-test=save-app]')
+  await formRefuses(staff, '大于 0')
+  await staff.fill('input[name=app-price]', '15')
+  await staff.click('[data-test=save-app]')
+  await waitForText('[data-test=apps-table]', '¥15.00', staff)
+  await waitForText('[data-test=apps-table]', '1–8', staff)
   const admin = await apiOk('POST', '/api/v1/auth/staff/login', { body: ADMIN })
   const token = admin.access_token
-  const app = await apiOk('POST', '/api/v1/admin/apps', {
-    token,
-    body: { name: '银河探险', unit_price: '15.00', min_players: 1, max_players: 8 },
-  })
-  await apiOk('POST', `/api/v1/admin/operators/${operatorId}/grants`, { token, body: { app_id: app.id, expires_at: null } })
+  const app = (await apiOk('GET', '/api/v1/admin/apps?status=active', { token })).items.find((a) => a.name === '银河探险')
+  if (!app || app.unit_price !== '15.00' || app.max_players !== 8) throw new Error(`app not created: ${JSON.stringify(app)}`)
+  step(`app ${app.id} created in the console`)
+
+  //    The operator applies for it on the Apps page (the form checks the ID first); staff
+  //    approves the application in the review list; the operator then holds the app.
+  await page.click('[data-test=nav-apps]')
+  await page.waitForURL('**/operator/apps')
+  await page.fill('input[name=app-id]', 'not-an-app-id')
+  await page.fill('textarea[name=apply-reason]', '新店开业，需要上线银河探险')
+  await page.click('[data-test=apply-app]')
+  await formRefuses(page, '不是有效的 ID')
+  //    The catalog lists the app at its list price; its apply button fills in the form.
+  await waitForText('[data-test=catalog-table]', '银河探险')
+  await waitForText('[data-test=catalog-table]', '¥15.00')
+  await page.click(`[data-test=apply-for-${app.id}]`)
+  if ((await page.inputValue('input[name=app-id]')) !== app.id) throw new Error('the catalog did not fill in the app')
+  await page.click('[data-test=apply-app]')
+  await page.locator('[data-test=applications-table] [data-status=pending]').waitFor()
+  await staff.click('[data-test=nav-applications]')
+  await waitForText('[data-test=applications-table]', OPERATOR.username, staff)
+  await waitForText('[data-test=applications-table]', '新店开业', staff)
+  await shot('05c-applications-review', staff)
+  await staff.click('[data-test=approve-application]')
+  await staff.click('[data-test=confirm-approve]')
+  await waitForText('[data-test=applications-table]', '暂无数据', staff)
+  await page.click('[data-test=nav-dashboard]')
+  await page.click('[data-test=nav-apps]')
+  await waitForText('[data-test=own-apps-table]', '¥15.00')
+  await page.locator('[data-test=applications-table] [data-status=approved]').waitFor()
+  await shot('05b-operator-apps')
+  step('application approved in the console: the app is granted')
+
+  //    A site for the operator (API).
   const site = await apiOk('POST', `/api/v1/admin/operators/${operatorId}/sites`, {
     token,
     body: { name: '朝阳大悦城店', address: '北京市朝阳区朝阳北路101号' },
   })
 
-  // 5. A signed headset request charges 4 × 15.00: the open dashboard drops to 40.00 live.
+  // 5. A signed headset request for the approved app charges 4 × 15.00: the open dashboard
+  //    drops to 40.00 live.
+  await page.click('[data-test=nav-dashboard]')
+  await waitForText('[data-test=balance]', '¥100.00')
   await page.evaluate(() => {
     window.__mrNoReload = true
   })
@@ -230,6 +303,33 @@ try {
   await page.locator('[data-test=unread-badge]').waitFor({ state: 'detached' })
   step('messages read')
 
+  //    Staff changes the app's price (the list shows it at once) and publishes an
+  //    announcement; the operator's open Messages page gets both, with the badge counting.
+  await staff.click('[data-test=nav-admin-apps]')
+  await staff.click('[data-test="edit-app-银河探险"]')
+  await staff.fill('input[name=app-price]', '18.5')
+  await staff.click('[data-test=save-app]')
+  await waitForText('[data-test=apps-table]', '¥18.50', staff)
+  await shot('10a-admin-apps', staff)
+  await waitForText('[data-test=unread-badge]', '1')
+  await waitForText('[data-test=messages-table]', '¥15.00 调整为 ¥18.50')
+  await shot('10b-messages-price-change')
+  step('price change reached the operator')
+  await staff.click('[data-test=nav-announcements]')
+  await staff.click('[data-test=publish]')
+  await formRefuses(staff, '必填')
+  await staff.fill('input[name=announcement-title]', '五一假期营业时间调整')
+  await staff.fill('textarea[name=announcement-body]', '5月1日至5月5日平台客服 10:00–22:00 在线，结算照常。')
+  await staff.click('[data-test=publish]')
+  await staff.click('.el-message-box__btns .el-button--primary')
+  await waitForText('[data-test=announcements-table]', '五一假期营业时间调整', staff)
+  await shot('10c-admin-announcements', staff)
+  await waitForText('[data-test=unread-badge]', '2')
+  await waitForText('[data-test=messages-table]', '五一假期营业时间调整')
+  step('announcement reached the operator')
+  await staff.context().close()
+  staff = null
+
   // 8. A refund of the balance is requested; sites and API keys show what the admin set up.
   await page.click('[data-test=nav-refunds]')
   await waitForText('[data-test=refundable]', '¥40.00')
@@ -264,11 +364,7 @@ try {
   await page.goto(`${BASE}/operator/dashboard`)
   await page.click('[data-test=logout]')
   await page.waitForURL('**/login**')
-  await page.click('#tab-staff')
-  await page.fill('input[name=username]', ADMIN.username)
-  await page.fill('input[name=password]', ADMIN.password)
-  await page.click('[data-test=login]')
-  await page.waitForURL('**/admin/dashboard')
+  await staffLogin(page)
   await waitForText('[data-test=operators-total]', '1')
   await shot('16-admin-dashboard')
   await page.click('[data-test=nav-operators]')
@@ -277,6 +373,31 @@ try {
   await waitForText('[data-test=operators-table]', OPERATOR.username)
   await waitForText('[data-test=operators-table]', '¥40.00')
   await shot('17-admin-operators')
+  await page.click(`[data-test=detail-${OPERATOR.username}]`)
+  await waitForText('[data-test=detail-balance]', '¥40.00')
+  await waitForText('[data-test=grants-table]', '¥18.50')
+  await shot('17a-operator-detail')
+  // Lock (with the reason asked first) and unlock again from the detail.
+  await page.click('[data-test=lock]')
+  await page.fill('.el-message-box__input input', '核查异常交易')
+  await page.click('.el-message-box__btns .el-button--primary')
+  await waitForText('[data-test=detail-status]', '已锁定')
+  await waitForText('[data-test=operators-table]', '已锁定')
+  await page.click('[data-test=unlock]')
+  await waitForText('[data-test=detail-status]', '正常')
+  step('locked and unlocked in the operator detail')
+  // The operator's usage in the detail, exported as XLSX (a zip: "PK").
+  await page.click('[data-test=operator-drawer] #tab-usage')
+  await waitForText('[data-test=operator-drawer] [data-test=usage-table]', game.sessionId)
+  const [workbook] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('[data-test=operator-drawer] [data-test=export-xlsx]'),
+  ])
+  const xlsx = readFileSync(await workbook.path())
+  if (xlsx.length < 100 || xlsx.subarray(0, 2).toString() !== 'PK') throw new Error(`not an XLSX file: ${xlsx.length} bytes`)
+  step(`staff exported ${workbook.suggestedFilename()} (${xlsx.length} bytes)`)
+  await page.keyboard.press('Escape')
+  await page.locator('[data-test=operator-drawer]').waitFor({ state: 'hidden' })
   await page.click('[data-test=nav-refund-review]')
   // The operator's totals next to the request: recharged / spent / balance.
   await waitForText('[data-test=review-table]', '¥100.00 / ¥60.00 /')
@@ -284,6 +405,12 @@ try {
   await page.click('[data-test=approve-refund]')
   await waitForText('[data-test=review-table]', '暂无数据')
   step('refund approved')
+  // The global monitor: the operator's recharge, game and refund, filtered by kind.
+  await page.click('[data-test=nav-admin-transactions]')
+  await waitForText('[data-test=tx-table]', OPERATOR.username)
+  await waitForText('[data-test=tx-table]', '-¥60.00')
+  await waitForText('[data-test=tx-table]', '-¥40.00')
+  await shot('18a-admin-transactions')
   // The English switch: the same page, relabelled, remembered for the next visit.
   await page.click('[data-test=language]')
   await waitForText('[data-test=nav-operators]', 'Operators')
@@ -303,10 +430,10 @@ try {
   step('console e2e passed')
 } catch (error) {
   await page.screenshot({ path: join(SHOTS, 'failure.png') }).catch(() => undefined)
+  await staff?.screenshot({ path: join(SHOTS, 'failure-staff.png') }).catch(() => undefined)
   console.error(`console e2e failed at ${page.url()}: ${error.stack ?? error}`)
   if (pageErrors.length > 0) console.error(`errors in the page:\n${pageErrors.join('\n')}`)
   process.exitCode = 1
 } finally {
-  await context.close()
-  rmSync(profileDir, { recursive: true, force: true })
+  await browser.close()
 }

@@ -2,9 +2,10 @@
 // never reaches an admin page (even by typing its URL) and staff never an operator page; the
 // API refuses such calls anyway (403), this only keeps the pages out of reach.
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
-import { ADMIN_PAGE_ROLES, REFUND_ROLES, homeOf, session } from './auth/session'
+import { ADMIN_PAGE_ROLES, ADMIN_WRITE_ROLES, REFUND_ROLES, homeOf, session } from './auth/session'
 import type { Role } from './api/types'
 import { whenSessionLost } from './api/client'
+import { ANALYST_ROLES, FINANCE_ROLES } from './staff'
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -34,6 +35,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'refunds', component: () => import('./views/operator/RefundsPage.vue'), meta: { roles: OPERATOR } },
       { path: 'invoices', component: () => import('./views/operator/InvoicesPage.vue'), meta: { roles: OPERATOR } },
       { path: 'sites', component: () => import('./views/operator/SitesPage.vue'), meta: { roles: OPERATOR } },
+      { path: 'apps', component: () => import('./views/operator/AppsPage.vue'), meta: { roles: OPERATOR } },
       { path: 'credentials', component: () => import('./views/operator/CredentialsPage.vue'), meta: { roles: OPERATOR } },
       { path: 'profile', component: () => import('./views/operator/ProfilePage.vue'), meta: { roles: OPERATOR } },
     ],
@@ -47,6 +49,33 @@ const routes: RouteRecordRaw[] = [
       { path: 'dashboard', component: () => import('./views/admin/DashboardPage.vue'), meta: { roles: ADMIN_PAGE_ROLES } },
       { path: 'operators', component: () => import('./views/admin/OperatorsPage.vue'), meta: { roles: ADMIN_PAGE_ROLES } },
       { path: 'refunds', component: () => import('./views/admin/RefundReviewPage.vue'), meta: { roles: REFUND_ROLES } },
+      { path: 'apps', component: () => import('./views/admin/AppsPage.vue'), meta: { roles: ADMIN_PAGE_ROLES } },
+      { path: 'applications', component: () => import('./views/admin/ApplicationsPage.vue'), meta: { roles: ADMIN_WRITE_ROLES } },
+      { path: 'announcements', component: () => import('./views/admin/AnnouncementsPage.vue'), meta: { roles: ADMIN_WRITE_ROLES } },
+      { path: 'transactions', component: () => import('./views/admin/TransactionsPage.vue'), meta: { roles: ADMIN_PAGE_ROLES } },
+    ],
+  },
+  {
+    path: '/finance',
+    component: () => import('./layouts/StaffLayout.vue'),
+    meta: { roles: FINANCE_ROLES },
+    children: [
+      { path: '', redirect: '/finance/dashboard' },
+      { path: 'dashboard', component: () => import('./views/finance/FinanceDashboardPage.vue'), meta: { roles: FINANCE_ROLES } },
+      { path: 'invoices', component: () => import('./views/finance/InvoiceReviewPage.vue'), meta: { roles: FINANCE_ROLES } },
+      { path: 'reports', component: () => import('./views/finance/ReportsPage.vue'), meta: { roles: FINANCE_ROLES } },
+      { path: 'reconciliations', component: () => import('./views/finance/ReconciliationsPage.vue'), meta: { roles: FINANCE_ROLES } },
+      { path: 'audit-log', component: () => import('./views/finance/AuditLogPage.vue'), meta: { roles: FINANCE_ROLES } },
+    ],
+  },
+  {
+    path: '/analyst',
+    component: () => import('./layouts/StaffLayout.vue'),
+    meta: { roles: ANALYST_ROLES },
+    children: [
+      { path: '', redirect: '/analyst/dashboard' },
+      { path: 'dashboard', component: () => import('./views/analyst/AnalystDashboardPage.vue'), meta: { roles: ANALYST_ROLES } },
+      { path: 'analysis', component: () => import('./views/analyst/AnalysisPage.vue'), meta: { roles: ANALYST_ROLES } },
     ],
   },
   { path: '/forbidden', component: () => import('./views/ForbiddenPage.vue') },

@@ -11,7 +11,8 @@ use crate::params::{self, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Query};
 use crate::store::AppFilter;
 
 /// Values of `status` (ledger-core `AppStatus`).
-pub const APP_STATUSES: &[&str] = &["active", "retired"];
+pub const APP_STATUSES: &[&str] = &[ACTIVE, "retired"];
+const ACTIVE: &str = "active";
 
 fn app_filter(query_string: &str) -> Result<AppFilter, ApiError> {
     let mut q = Query::parse(query_string, &["status", "limit", "cursor"]);
@@ -29,6 +30,24 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let filter = app_filter(req.query_string())?;
+    Ok(envelope::ok(state.store.apps(&filter).await?))
+}
+
+/// The active apps, by name, for an operator choosing what to apply for: the catalog's list
+/// price and player range only (a grant may carry other terms, shown by `/operator/apps`).
+pub async fn catalog(
+    caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.operator_id()?;
+    let mut q = Query::parse(req.query_string(), &["limit", "cursor"]);
+    let filter = AppFilter {
+        status: Some(ACTIVE.to_owned()),
+        limit: q.limit(PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX),
+        after: q.cursor(),
+    };
+    let filter = q.finish(filter)?;
     Ok(envelope::ok(state.store.apps(&filter).await?))
 }
 

@@ -20,6 +20,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use super::Live;
 use crate::settings::Settings;
+use crate::store::READ_ONLY_SESSION;
 
 /// Batches that move money within this window cost one query.
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -87,10 +88,8 @@ pub struct Figures {
 impl Figures {
     pub fn new(settings: &Settings) -> Result<Figures, tokio_postgres::Error> {
         let mut config: Config = settings.database_url.parse()?;
-        let session = format!(
-            "-c default_transaction_read_only=on -c statement_timeout={}",
-            settings.db_statement_timeout_ms
-        );
+        // Read only once open (`READ_ONLY_SESSION` says why not at start-up).
+        let session = format!("-c statement_timeout={}", settings.db_statement_timeout_ms);
         let options = match config.get_options() {
             Some(existing) if !existing.is_empty() => format!("{existing} {session}"),
             _ => session,
@@ -110,6 +109,7 @@ impl Figures {
             _ => {
                 let (client, connection) = self.config.connect(NoTls).await?;
                 tokio::spawn(connection);
+                client.batch_execute(READ_ONLY_SESSION).await?;
                 self.client.insert(client)
             }
         };

@@ -1,8 +1,8 @@
 //! Every SQL statement of the query API: reads of the `read` schema and of `events`.
 //!
-//! **Read only.** Each pooled connection starts with `default_transaction_read_only = on` and a
-//! `statement_timeout`, so even a mistaken statement here could not write, and no read can hold
-//! a connection for long. Tables are always schema-qualified (`read.operators`, `public.events`).
+//! **Read only.** Each pooled connection starts with a `statement_timeout` and is set to
+//! `default_transaction_read_only = on` as soon as it is open, so even a mistaken statement here
+//! could not write, and no read can hold a connection for long. Tables are always schema-qualified (`read.operators`, `public.events`).
 //!
 //! Layout:
 //! - `sessions`: is a token's login session live (`public.auth_sessions`, `public.accounts`).
@@ -19,6 +19,8 @@
 //! - `audit`: the event store, per stream and in global order.
 //! - `stats`: the daily statistics, summed over periods (operator, finance, analysts).
 //! - `linked_events`: the same events with their previous hash, for the gRPC stream.
+//! - `replica`: primary or streaming replica: where a read goes, replication lag, and the
+//!   read-your-writes check of a position token.
 
 mod alerts;
 mod announcements;
@@ -34,6 +36,7 @@ mod operators;
 mod recharges;
 mod reconciliations;
 mod refunds;
+pub mod replica;
 mod sessions;
 mod staff;
 mod stats;
@@ -41,7 +44,9 @@ mod stats;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use ledger_core::money::Money;
 use rust_decimal::Decimal;
 use tokio_postgres::error::SqlState;
@@ -68,6 +73,12 @@ pub use stats::{Bucket, DayRange, StatsClock};
 use crate::cursor::{self, CursorKey, TimeIdKey};
 use crate::settings::Settings;
 use crate::views::{Page, Time};
+
+/// Makes a session read only, run once it is open. Not a startup option
+/// (`-c default_transaction_read_only=on`): with that, the session reports itself read only
+/// before the client's `target_session_attrs=read-write` check, so a URL naming several hosts
+/// (PostgreSQL failover) would reject the primary too and never connect.
+pub(crate) const READ_ONLY_SESSION: &str = "SET default_transaction_read_only = on";
 
 /// Most rows a per-operator sub-list (sites, grants, credentials, headset servers) returns:
 /// far above any real arcade operator, and a bound on the response size all the same.
@@ -121,24 +132,61 @@ impl StoreError {
 #[error("invalid database_url: {0}")]
 pub struct PoolConfigError(String);
 
-/// The read side of the database. Cheap to clone (the pool is shared).
-#[derive(Clone)]
+/// The read side of the database: the primary, and a streaming replica when configured.
+/// Cheap to clone (the pools are shared).
 pub struct Store {
-    pool: Pool,
+    primary: Pool,
+    replica: Option<std::sync::Arc<replica::Replica>>,
+    /// Where every read of this handle goes, whatever the request (see [`Clone`]).
+    pinned: Option<replica::Target>,
+}
+
+/// A clone made while a request is served keeps that request's route: a streamed export
+/// reads its later batches after the handler returned, outside the request's scope, from
+/// where the request was routed.
+impl Clone for Store {
+    fn clone(&self) -> Store {
+        Store {
+            primary: self.primary.clone(),
+            replica: self.replica.clone(),
+            pinned: self.pinned.or_else(replica::current_route),
+        }
+    }
 }
 
 impl Store {
-    /// Builds the pool. Connections open lazily, so this succeeds while the database is down;
-    /// reads then answer 503 and `/health/ready` says so.
+    /// Builds the pools (and, with a replica, starts watching its lag). Connections open
+    /// lazily, so this succeeds while the database is down; reads then answer 503 and
+    /// `/health/ready` says so.
     pub fn new(settings: &Settings) -> Result<Store, PoolConfigError> {
-        let mut config: tokio_postgres::Config = settings
-            .database_url
+        let primary = Self::pool(settings, &settings.database_url)?;
+        let replica = match settings.replica_url.trim() {
+            "" => None,
+            url => {
+                let replica = replica::Replica::new(
+                    Self::pool(settings, url)?,
+                    replica::LagLimits {
+                        max_bytes: settings.replica_lag_max_bytes,
+                        max_seconds: settings.replica_lag_max_seconds,
+                    },
+                );
+                replica::watch(primary.clone(), &replica);
+                Some(replica)
+            }
+        };
+        Ok(Store {
+            primary,
+            replica,
+            pinned: None,
+        })
+    }
+
+    /// A read-only pool on `url` with the read settings.
+    fn pool(settings: &Settings, url: &str) -> Result<Pool, PoolConfigError> {
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| PoolConfigError(e.to_string()))?;
-        let session = format!(
-            "-c default_transaction_read_only=on -c statement_timeout={}",
-            settings.db_statement_timeout_ms
-        );
+        let session = format!("-c statement_timeout={}", settings.db_statement_timeout_ms);
         let options = match config.get_options() {
             Some(existing) if !existing.is_empty() => format!("{existing} {session}"),
             _ => session,
@@ -155,22 +203,53 @@ impl Store {
         );
         let pool = Pool::builder(manager)
             .max_size(settings.db_pool_size)
+            .post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute(READ_ONLY_SESSION)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(settings.db_wait_timeout()))
             .create_timeout(Some(settings.db_connect_timeout()))
             .recycle_timeout(Some(RECYCLE_TIMEOUT))
             .build()
             .map_err(|e| PoolConfigError(e.to_string()))?;
-        Ok(Store { pool })
+        Ok(pool)
+    }
+
+    /// Where reads go without a token: the replica while its lag is within the limits.
+    fn default_target(&self) -> replica::Target {
+        match &self.replica {
+            Some(replica) if replica.usable() => replica::Target::Replica,
+            _ => replica::Target::Primary,
+        }
+    }
+
+    /// Where this read goes: the handle's pin, else the request's route, else the default.
+    fn target(&self) -> replica::Target {
+        self.pinned
+            .or_else(replica::current_route)
+            .unwrap_or_else(|| self.default_target())
+    }
+
+    fn pool_of(&self, target: replica::Target) -> &Pool {
+        match (target, &self.replica) {
+            (replica::Target::Replica, Some(replica)) => &replica.pool,
+            _ => &self.primary,
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        Ok(self.pool.get().await?)
+        Ok(self.pool_of(self.target()).get().await?)
     }
 
-    /// One round trip to the database (`SELECT 1`), for readiness checks.
+    /// One round trip to the primary (`SELECT 1`), for readiness checks: reads fall back to
+    /// it whenever the replica cannot serve them.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let client = self.primary.get().await?;
         client.query_one("SELECT 1", &[]).await?;
         Ok(())
     }
@@ -250,4 +329,29 @@ fn split_page<T>(mut items: Vec<T>, limit: i64) -> (Vec<T>, bool) {
     let more = items.len() > limit;
     items.truncate(limit);
     (items, more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query API's sessions are read only once open (not by a start-up option, which a
+    /// multi-host URL's `target_session_attrs=read-write` check would see on every host).
+    #[tokio::test]
+    async fn pooled_sessions_refuse_writes() {
+        let url = "postgres://postgres@127.0.0.1:5432/postgres";
+        let settings = Settings::new(url, crate::Secret::new("x".repeat(32)));
+        let pool = Store::pool(&settings, url).expect("a pool");
+        let mut client = pool.get().await.expect("the local PostgreSQL");
+        let tx = client.transaction().await.unwrap();
+        let refused = tx
+            .batch_execute("CREATE TABLE query_api_read_only_probe (x int)")
+            .await
+            .expect_err("a read-only session refuses DDL");
+        assert_eq!(
+            refused.code(),
+            Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION),
+            "{refused}"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{Store, StoreError, money};
 use crate::views::stats::{
-    AppDistribution, AppFigures, Day, FiguresView, FinanceDashboardView, MoneyDay,
+    AppDistribution, AppFigures, CategoryFigures, Day, FiguresView, FinanceDashboardView, MoneyDay,
     OperatorAppFigures, OperatorSummaryView, OverviewView, PeriodView, PlayerDistribution,
     PlayerDistributionView, SiteFigures, SiteTimeFigures, SiteTimeView, TopCustomer,
     TopCustomersView, TrendPoint, TrendView, UsageFigures, average_players, net, ratio,
@@ -460,6 +460,44 @@ impl Store {
                     operator_name: row.try_get("operator_name")?,
                     app_id: AppId(row.try_get("app_id")?),
                     app_name: row.try_get("app_name")?,
+                    figures: usage(row)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(FiguresView {
+            time_zone: clock.time_zone.clone(),
+            range: range.view(),
+            items,
+        })
+    }
+
+    /// Games per operator category in the period, most spend first; an operator is counted
+    /// in the category it has now (categories are few, so are the rows).
+    pub async fn analytics_by_category(
+        &self,
+        range: DayRange,
+        clock: &StatsClock,
+    ) -> Result<FiguresView<CategoryFigures>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT coalesce(o.category, '') AS category, \
+                        count(DISTINCT u.operator_id) AS operators, {USAGE_SUMS} \
+                 FROM read.stats_usage_daily u \
+                 LEFT JOIN read.operators o ON o.id = u.operator_id \
+                 WHERE u.day BETWEEN $1 AND $2 \
+                 GROUP BY o.category \
+                 ORDER BY spend DESC, category"
+            ))
+            .await?;
+        let items = client
+            .query(&stmt, &[&range.from, &range.to])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(CategoryFigures {
+                    category: row.try_get("category")?,
+                    operators: row.try_get("operators")?,
                     figures: usage(row)?,
                 })
             })

@@ -215,6 +215,16 @@ pub struct OperatorAppFigures {
     pub figures: UsageFigures,
 }
 
+/// Games of the operators of one category (their category now, not at the time of play).
+#[derive(Debug, Clone, Serialize)]
+pub struct CategoryFigures {
+    pub category: String,
+    /// Operators of the category with games in the period.
+    pub operators: i64,
+    #[serde(flatten)]
+    pub figures: UsageFigures,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SiteTimeFigures {
     pub operator_id: OperatorId,

@@ -71,3 +71,22 @@ async fn run_serves_until_its_shutdown_future_completes() {
         "still serving after shutdown"
     );
 }
+
+/// A failover set-up gives every service all the database hosts and asks for the writable one
+/// (`target_session_attrs=read-write`): the read pool must still connect (its sessions turn
+/// read only once open, not at start-up, where they would fail that check on every host).
+#[tokio::test]
+async fn reads_work_through_a_multi_host_url_asking_for_the_writable_host() {
+    let db = TestDb::new().await;
+    // Nothing listens on port 1 (a dead node listed first); the real server comes second.
+    let (scheme_user, rest) = db.url.split_once('@').unwrap();
+    let url = format!("{scheme_user}@127.0.0.1:1,{rest}?target_session_attrs=read-write");
+    let mut settings = Settings::new(url, Secret::new(SECRET));
+    settings.db_connect_timeout_ms = 2_000;
+    let app = TestApp::spawn_with(db, settings).await;
+
+    let ready = app.get_with("/health/ready", None, &[]).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let list = app.get("/api/v1/admin/operators").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+}

@@ -650,6 +650,52 @@ async fn analysts_see_every_operator_and_the_csv_files_carry_the_same_rows() {
         }
     }
 
+    // Per operator category: alpha is standard, beta vip; each row sums its operators' games.
+    let categories = f
+        .app
+        .get_as(
+            &analyst,
+            &format!("/api/v1/analytics/by-category?{NOVEMBER}"),
+        )
+        .await;
+    let items = categories.data()["items"].as_array().unwrap().clone();
+    let mut expected: Vec<(String, i64, i64, i64, Decimal)> =
+        [("standard", f.alpha), ("vip", f.beta)]
+            .into_iter()
+            .map(|(category, operator)| {
+                let (s, p, m) = november(&f, |u| u.operator == operator);
+                (category.to_owned(), 1, s, p, m)
+            })
+            .collect();
+    expected.sort_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(&b.0)));
+    let got: Vec<(String, i64, i64, i64, Decimal)> = items
+        .iter()
+        .map(|i| {
+            (
+                text(&i["category"]),
+                i["operators"].as_i64().unwrap(),
+                i["sessions"].as_i64().unwrap(),
+                i["player_times"].as_i64().unwrap(),
+                money(&i["spend"]),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "most spend first");
+    let file = f
+        .app
+        .get_raw(
+            &analyst,
+            &format!("/api/v1/analytics/by-category/export?{NOVEMBER}"),
+        )
+        .await;
+    let records = csv_records(&file.body);
+    assert_eq!(records.len(), items.len());
+    for (record, item) in records.iter().zip(&items) {
+        for (column, value) in record {
+            assert_eq!(*value, text(&item[column.as_str()]), "{column}");
+        }
+    }
+
     let sites = f
         .app
         .get_as(

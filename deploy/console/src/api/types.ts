@@ -87,8 +87,68 @@ export interface AuthorizedApp {
   unit_price: Money
   min_players: number
   max_players: number
+  app_status: AppStatus
+  granted_at: Time
   expires_at: Time | null
   expired: boolean
+}
+
+export type AppStatus = 'active' | 'retired'
+
+/** An app of the catalog (staff). */
+export interface App {
+  id: string
+  name: string
+  description: string
+  unit_price: Money
+  min_players: number
+  max_players: number
+  status: AppStatus
+  created_at: Time
+  updated_at: Time
+}
+
+/** An operator's grant of an app, with the app's current terms (null when not projected). */
+export interface Grant {
+  app_id: string
+  app_name: string | null
+  unit_price: Money | null
+  min_players: number | null
+  max_players: number | null
+  app_status: AppStatus | null
+  status: 'active' | 'revoked'
+  granted_at: Time
+  expires_at: Time | null
+  revoked_at: Time | null
+  expired: boolean
+}
+
+export type ApplicationStatus = 'pending' | 'approved' | 'rejected'
+
+export interface Application {
+  id: string
+  operator_id: string
+  app_id: string
+  app_name: string
+  reason: string
+  status: ApplicationStatus
+  review_reason: string | null
+  reviewed_by: string | null
+  applied_at: Time
+  reviewed_at: Time | null
+}
+
+/** An application as staff review it, with who applied. */
+export interface StaffApplication extends Application {
+  operator: { username: string | null; name: string | null }
+}
+
+export interface Announcement {
+  id: string
+  title: string
+  body: string
+  published_by: string
+  published_at: Time
 }
 
 export interface UsageRecord {
@@ -115,6 +175,12 @@ export interface Transaction {
   reference: string
   description: string
   occurred_at: Time
+}
+
+/** A movement of the global monitor: a transaction with its operator. */
+export interface GlobalTransaction extends Transaction {
+  operator_id: string
+  operator_username: string | null
 }
 
 export interface Message {
@@ -220,6 +286,18 @@ export interface OperatorRow {
   total_charged: Money
   games: number
   registered_at: Time
+}
+
+/** One operator as the admin detail shows it. */
+export interface OperatorDetail extends OperatorRow {
+  locked_at: Time | null
+  lock_reason: string | null
+  total_refunded: Money
+  total_invoiced: Money
+  low_balance_threshold: Money
+  deactivated_at: Time | null
+  sites: Site[]
+  grants: Grant[]
 }
 
 export interface MoneyDay {

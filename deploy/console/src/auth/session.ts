@@ -84,7 +84,15 @@ export const ADMIN_PAGE_ROLES: readonly Role[] = STAFF_ROLES
 /** Roles that may open the refund review (those holding `refunds:read`). */
 export const REFUND_ROLES: readonly Role[] = ['super_admin', 'finance_specialist', 'finance_manager', 'finance_auditor']
 
-/** Where a role lands after login. */
+/** Roles holding the admin's write and review scopes (`catalog:write`, `operators:write`,
+ * `applications:review`, `announcements:write`): the only ones that may open the
+ * applications review and announcements, and that see write buttons elsewhere. */
+export const ADMIN_WRITE_ROLES: readonly Role[] = ['super_admin', 'admin']
+
+/** Where a role lands after login: its own dashboard. */
 export function homeOf(r: Role): string {
-  return r === 'operator' ? '/operator/dashboard' : '/admin/dashboard'
+  if (r === 'operator') return '/operator/dashboard'
+  if (r === 'analyst') return '/analyst/dashboard'
+  if (r.startsWith('finance_')) return '/finance/dashboard'
+  return '/admin/dashboard'
 }

@@ -1,7 +1,9 @@
 // English. Same keys as zh-CN.ts.
 import type zh from './zh-CN'
+import staff from './staff.en'
 
 const en: typeof zh = {
+  ...staff,
   app: { title: 'MR Ledger Console', logout: 'Log out', language: '中文', zone: 'Time zone' },
   common: {
     search: 'Search', reset: 'Reset', export: 'Export CSV', refresh: 'Refresh', prev: 'Previous', next: 'Next',
@@ -90,6 +92,47 @@ const en: typeof zh = {
   profile: {
     save: 'Save profile', saved: 'Profile saved', password: 'Change password', current: 'Current password', newPassword: 'New password',
     changed: 'Password changed', category: 'Category', threshold: 'Low-balance threshold', registeredAt: 'Registered',
+  },
+  forms: {
+    maxLength: 'At most {max} characters', price: 'An amount above 0 with at most two decimals', uuid: 'Not a valid ID (xxxxxxxx-xxxx-…)',
+    players: 'A whole number from 1 to {max}', playerRange: 'The minimum cannot exceed the maximum', reason: 'Give a reason (at most {max} characters)',
+  },
+  apps: {
+    title: 'Apps', create: 'New app', edit: 'Edit', retire: 'Retire', name: 'App name', description: 'Description',
+    unitPrice: 'Price per player', players: 'Players', minPlayers: 'Min players', maxPlayers: 'Max players', id: 'App ID',
+    updatedAt: 'Updated', saved: 'App saved', retiredDone: 'App retired', copyId: 'Copy ID',
+    confirmRetire: 'Retire the app "{name}"? Operators holding it can no longer start games with it.',
+    priceHint: 'A new price applies from the next authorization; operators holding the app get a price-change message.',
+    statuses: { active: 'Active', retired: 'Retired' },
+  },
+  ownApps: {
+    catalog: 'Apps you can apply for', description: 'Description', listPrice: 'List price (per player)', applyFor: 'Apply',
+    title: 'Apps', granted: 'Apps you may use', expiresAt: 'Grant expires', permanent: 'Permanent', expired: 'Expired', valid: 'Valid',
+    retired: 'Retired', apply: 'Apply for an app', appId: 'App ID', appIdHint: 'Pick "Apply" in the catalog above, or enter the ID the platform gave you', reason: 'Reason',
+    applied: 'Applied; waiting for review', applications: 'My applications', reapply: 'Apply again', reviewReason: 'Review note',
+    appliedAt: 'Applied', reviewedAt: 'Reviewed',
+  },
+  applications: {
+    title: 'App applications', operator: 'Operator', app: 'App', reason: 'Reason', approve: 'Approve', reject: 'Reject',
+    rejectPrompt: 'Why is it rejected? (the operator sees this)', approved: 'Approved; the app is granted', rejected: 'Rejected', reviewReason: 'Review note',
+    approveTitle: 'Approve: {app}', expiresAt: 'Grant expires (empty: permanent)', grantsTab: 'Grants per operator', reviewTab: 'Applications',
+    statuses: { pending: 'Pending', approved: 'Approved', rejected: 'Rejected' },
+  },
+  grants: {
+    pickOperator: 'Search and pick an operator', grant: 'Grant an app', revoke: 'Revoke', app: 'App', grantedAt: 'Granted',
+    expiresAt: 'Expires', granted: 'Granted', revoked: 'Grant revoked', confirmRevoke: 'Revoke the grant of "{name}"? The operator can no longer start games with it.',
+    statuses: { active: 'Active', revoked: 'Revoked' },
+  },
+  announcements: {
+    title: 'Announcements', publish: 'Publish', subject: 'Title', body: 'Text', publishedAt: 'Published', published: 'Announcement published',
+    confirmPublish: "The announcement goes to every operator's messages. Publish it?",
+  },
+  globalTx: { title: 'All transactions', operator: 'Operator', allOperators: 'All operators' },
+  operatorAdmin: {
+    detail: 'Details', lock: 'Lock', unlock: 'Unlock', lockPrompt: 'Why is it locked? (the operator sees this)', locked: 'Account locked', unlocked: 'Account unlocked',
+    lockReason: 'Lock reason', categorySaved: 'Category changed', rotate: 'Rotate API key', overlap: 'Old key stays valid for (seconds, 0: stops at once)',
+    rotated: 'New key (shown only once)', credentials: 'API keys', sites: 'Sites', grants: 'Granted apps', threshold: 'Low-balance threshold',
+    totalRefunded: 'Total refunded', totalInvoiced: 'Total invoiced', totals: 'Total recharged / spent', transactions: 'Transactions',
   },
   errors: {
     forbidden: 'You may not open this page', forbiddenHint: 'This account ({role}) cannot open that page.', backHome: 'Back to my home page',

@@ -1,5 +1,8 @@
 // 简体中文（默认语言）。键与 en.ts 一一对应。
+import staff from './staff.zh-CN'
+
 export default {
+  ...staff,
   app: { title: 'MR Ledger 控制台', logout: '退出登录', language: 'English', zone: '时区' },
   common: {
     search: '查询', reset: '重置', export: '导出 CSV', refresh: '刷新', prev: '上一页', next: '下一页',
@@ -88,6 +91,47 @@ export default {
   profile: {
     save: '保存资料', saved: '资料已保存', password: '修改密码', current: '当前密码', newPassword: '新密码',
     changed: '密码已修改', category: '类别', threshold: '低余额提醒阈值', registeredAt: '注册时间',
+  },
+  forms: {
+    maxLength: '最多 {max} 个字符', price: '大于 0 的金额，最多两位小数', uuid: '不是有效的 ID（形如 xxxxxxxx-xxxx-…）',
+    players: '1–{max} 之间的整数', playerRange: '最少人数不能大于最多人数', reason: '请填写原因（最多 {max} 个字符）',
+  },
+  apps: {
+    title: '应用管理', create: '新建应用', edit: '编辑', retire: '下架', name: '应用名称', description: '说明',
+    unitPrice: '单价（每人次）', players: '玩家人数', minPlayers: '最少人数', maxPlayers: '最多人数', id: '应用 ID',
+    updatedAt: '更新时间', saved: '应用已保存', retiredDone: '应用已下架', copyId: '复制 ID',
+    confirmRetire: '下架应用「{name}」？已授权的运营商将无法再用它开局。',
+    priceHint: '改价从下一次授权起生效，已授权该应用的运营商会收到改价消息。',
+    statuses: { active: '上架中', retired: '已下架' },
+  },
+  ownApps: {
+    catalog: '可申请的应用', description: '简介', listPrice: '标价（每人次）', applyFor: '申请',
+    title: '应用', granted: '可用的应用', expiresAt: '授权到期', permanent: '永久', expired: '已过期', valid: '有效',
+    retired: '已下架', apply: '申请应用', appId: '应用 ID', appIdHint: '在上方目录中点「申请」，或填写平台给的应用 ID', reason: '申请理由',
+    applied: '申请已提交，等待审核', applications: '我的申请', reapply: '重新申请', reviewReason: '审核意见',
+    appliedAt: '申请时间', reviewedAt: '审核时间',
+  },
+  applications: {
+    title: '应用审核', operator: '运营商', app: '应用', reason: '申请理由', approve: '通过', reject: '拒绝',
+    rejectPrompt: '拒绝理由（运营商可见）', approved: '已通过，应用已授权', rejected: '已拒绝', reviewReason: '审核意见',
+    approveTitle: '通过申请：{app}', expiresAt: '授权到期（留空为永久）', grantsTab: '运营商授权', reviewTab: '待审申请',
+    statuses: { pending: '待审核', approved: '已通过', rejected: '已拒绝' },
+  },
+  grants: {
+    pickOperator: '搜索并选择运营商', grant: '授权应用', revoke: '撤销', app: '应用', grantedAt: '授权时间',
+    expiresAt: '到期时间', granted: '已授权', revoked: '授权已撤销', confirmRevoke: '撤销「{name}」的授权？运营商将无法再用它开局。',
+    statuses: { active: '有效', revoked: '已撤销' },
+  },
+  announcements: {
+    title: '公告', publish: '发布公告', subject: '标题', body: '内容', publishedAt: '发布时间', published: '公告已发布',
+    confirmPublish: '公告会发到所有运营商的消息中心，确定发布？',
+  },
+  globalTx: { title: '全局交易', operator: '运营商', allOperators: '全部运营商' },
+  operatorAdmin: {
+    detail: '详情', lock: '锁定', unlock: '解锁', lockPrompt: '锁定原因（运营商可见）', locked: '账号已锁定', unlocked: '账号已解锁',
+    lockReason: '锁定原因', categorySaved: '类别已修改', rotate: '重置 API 密钥', overlap: '旧密钥继续有效（秒，0 为立即失效）',
+    rotated: '新密钥（只显示这一次）', credentials: 'API 密钥', sites: '场地', grants: '已授权应用', threshold: '余额预警线',
+    totalRefunded: '累计退款', totalInvoiced: '累计开票', totals: '累计充值 / 消费', transactions: '交易记录',
   },
   errors: {
     forbidden: '无权访问此页面', forbiddenHint: '当前账号（{role}）不能打开该页面。', backHome: '返回首页',

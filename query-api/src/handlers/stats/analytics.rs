@@ -1,6 +1,6 @@
 //! The analysts' views across every operator, as JSON and as CSV files (the same rows,
-//! streamed through [`crate::export`]): overview, operator × app, site × time, and the
-//! player-count distribution per app.
+//! streamed through [`crate::export`]): overview, operator × app, operator category, site ×
+//! time, and the player-count distribution per app.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::stream;
@@ -14,7 +14,8 @@ use crate::export::{self, Cell, Column, Export, Kind};
 use crate::params::Query;
 use crate::store::{Bucket, DayRange, StatsClock};
 use crate::views::stats::{
-    AppDistribution, OperatorAppFigures, OverviewView, PlayerDistribution, SiteTimeFigures,
+    AppDistribution, CategoryFigures, OperatorAppFigures, OverviewView, PlayerDistribution,
+    SiteTimeFigures,
 };
 
 /// The clock and the period of a request that takes `from` and `to` (and, when
@@ -170,6 +171,53 @@ pub async fn operator_app_export(
         range,
         OPERATOR_APP_COLUMNS,
         operator_app_cells,
+        view.items,
+    ))
+}
+
+pub async fn by_category(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (clock, range, _) = decode(&state, &req, false).await?;
+    Ok(envelope::ok(
+        state.store.analytics_by_category(range, &clock).await?,
+    ))
+}
+
+const CATEGORY_COLUMNS: &[Column] = &[
+    column("category", Kind::Text),
+    column("operators", Kind::Integer),
+    column("sessions", Kind::Integer),
+    column("player_times", Kind::Integer),
+    column("average_players", Kind::Text),
+    column("spend", Kind::Money),
+];
+
+fn category_cells(r: CategoryFigures) -> Vec<Cell> {
+    vec![
+        Cell::Text(r.category),
+        Cell::Integer(r.operators),
+        Cell::Integer(r.figures.sessions),
+        Cell::Integer(r.figures.player_times),
+        Cell::Text(r.figures.average_players),
+        Cell::Money(r.figures.spend),
+    ]
+}
+
+pub async fn by_category_export(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (clock, range, _) = decode(&state, &req, false).await?;
+    let view = state.store.analytics_by_category(range, &clock).await?;
+    Ok(csv(
+        "by-category",
+        range,
+        CATEGORY_COLUMNS,
+        category_cells,
         view.items,
     ))
 }
