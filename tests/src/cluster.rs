@@ -89,6 +89,16 @@ fn start(name: &str, env: &[(String, String)], logs: Option<&Path>) -> Service {
     )
 }
 
+/// How long the tests' HTTP clients keep an idle connection: below the services' keep-alive
+/// (actix-web's default, 5 s), so a client never reuses a connection the server is closing
+/// at that moment (the request would fail with an incomplete message).
+const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An HTTP client builder for talking to the services (see [`CLIENT_IDLE_TIMEOUT`]).
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(CLIENT_IDLE_TIMEOUT)
+}
+
 /// One answer: status and body (`Value::Null` when the body is not JSON).
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -176,7 +186,7 @@ impl Cluster {
                 query: addr("MR_QUERY_HTTP_ADDR"),
                 grpc: addr("MR_QUERY_GRPC_ADDR"),
                 command_grpc: addr("MR_COMMAND_GRPC_ADDR"),
-                http: reqwest::Client::new(),
+                http: http_client().build().unwrap(),
                 services,
                 env,
                 logs: logs.clone(),

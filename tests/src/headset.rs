@@ -53,7 +53,7 @@ impl HeadsetClient {
             operator_id,
             key_id: key_id.to_owned(),
             secret: secret.to_owned(),
-            http: reqwest::Client::new(),
+            http: crate::cluster::http_client().build().unwrap(),
         }
     }
 

@@ -10,6 +10,7 @@
 //!   exact under it (the fault tests and the drills).
 //! - [`pg_cluster`], [`redis_server`]: a private PostgreSQL cluster and Redis server, for the
 //!   fault tests that restart or stop them.
+//! - [`nginx`]: Debian's nginx as a child process, configured from a deploy/nginx template.
 //! - [`command_lb`]: nginx balancing several command-api instances
 //!   (deploy/nginx/command-lb.conf.template).
 //! - [`pg_auto_failover`]: a monitor and two PostgreSQL nodes under pg_auto_failover, for the
@@ -26,6 +27,7 @@ pub mod gateway_sim;
 pub mod headset;
 pub mod headset_grpc;
 pub mod load;
+pub mod nginx;
 pub mod otlp_sink;
 pub mod pg_auto_failover;
 pub mod pg_cluster;

@@ -108,7 +108,7 @@ impl Arcade {
             created["credentials"]["key_id"].as_str().unwrap(),
             created["credentials"]["secret"].as_str().unwrap(),
         );
-        headset.http = reqwest::Client::builder()
+        headset.http = crate::cluster::http_client()
             .timeout(REQUEST_TIMEOUT)
             .build()
             .unwrap();

@@ -5,93 +5,41 @@
 
 mod console_support;
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use console_support::{Nginx, authority, console_dist, repo};
-use tests::cluster::{ADMIN_PASSWORD, ADMIN_USERNAME, Cluster, free_port};
-use tests::gateway_sim::{self, Config};
+use console_support::{console_stack, run_browser_script, screenshot_dir};
+use tests::cluster::{ADMIN_PASSWORD, ADMIN_USERNAME};
 
 /// The browser script's budget (it takes well under half of it).
 const E2E_TIMEOUT: Duration = Duration::from_secs(120);
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// Access token lifetime for the run: the console refreshes about every 3 s.
 const ACCESS_TOKEN_SECONDS: &str = "33";
 
-/// Removes the screenshots of an earlier run, so the folder shows this run's pages only.
-fn fresh_screenshot_dir(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "png") {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
-}
-
 #[tokio::test]
 async fn an_operator_recharges_sees_a_charge_live_is_refunded_and_is_kept_out_of_admin_pages() {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} missing: run deploy/dev/ensure-web.sh (make test does)"
-    );
-    let dist = console_dist();
-    let sim = gateway_sim::start(Config::dev()).await.unwrap();
-    let command_addr = format!("127.0.0.1:{}", free_port());
-    let mut settings = sim.ledger_settings(&command_addr);
-    settings.push(("MR_COMMAND_HTTP_ADDR".into(), command_addr));
     // Access tokens short enough that the console refreshes them during the run (it refreshes
     // 30 s before expiry): the pages keep working across refreshes.
-    settings.push((
-        "MR_ACCESS_TOKEN_SECONDS".into(),
-        ACCESS_TOKEN_SECONDS.into(),
-    ));
-    let settings: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let cluster = Cluster::start(&settings).await;
-    let nginx = Nginx::start(
-        &dist,
-        authority(&cluster.command),
-        authority(&cluster.query),
-    );
+    let (sim, cluster, nginx) =
+        console_stack(&[("MR_ACCESS_TOKEN_SECONDS", ACCESS_TOKEN_SECONDS)]).await;
 
     let username = format!("e2e_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let password = "Console-e2e-pass1";
-    let screenshots = repo().join("test-artifacts/console");
-    fresh_screenshot_dir(&screenshots);
-
-    let run = tokio::process::Command::new("node")
-        .arg(repo().join("deploy/console/e2e/operator.mjs"))
-        .env("MR_CONSOLE_URL", &nginx.url)
-        .env("MR_SIM_URL", &sim.url)
-        .env("MR_ADMIN_USERNAME", ADMIN_USERNAME)
-        .env("MR_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("MR_OPERATOR_USERNAME", &username)
-        .env("MR_OPERATOR_PASSWORD", password)
-        .env("MR_SCREENSHOT_DIR", &screenshots)
-        .env("MR_CHROMIUM", CHROMIUM)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(E2E_TIMEOUT, run)
-        .await
-        .expect("the browser script finished in time")
-        .expect("node runs (Node 20 on PATH)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "console e2e failed ({}):\n{stdout}\n{stderr}\nnginx: {}\nscreenshots: {}",
-        output.status,
-        nginx.error_log(),
-        screenshots.display()
-    );
-    assert!(stdout.contains("console e2e passed"), "{stdout}");
+    let screenshots = screenshot_dir("");
+    run_browser_script(
+        "operator.mjs",
+        &[
+            ("MR_SIM_URL", &sim.url),
+            ("MR_ADMIN_USERNAME", ADMIN_USERNAME),
+            ("MR_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("MR_OPERATOR_USERNAME", &username),
+            ("MR_OPERATOR_PASSWORD", password),
+        ],
+        &nginx,
+        &screenshots,
+        E2E_TIMEOUT,
+        "console e2e passed",
+    )
+    .await;
 
     // What the browser did is in the ledger: 100.00 recharged, one 4-player game at 15.00,
     // the remaining 40.00 refunded.

@@ -11,20 +11,17 @@
 
 mod console_support;
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use console_support::{Nginx, authority, console_dist, repo};
+use console_support::{console_stack, run_browser_script, screenshot_dir};
 use ledger_core::ids::{AppId, OperatorId, SiteId};
 use serde_json::{Value, json};
-use tests::cluster::{ADMIN_PASSWORD, ADMIN_USERNAME, Cluster, free_port};
-use tests::gateway_sim::{self, Config, Running};
+use tests::cluster::{ADMIN_PASSWORD, ADMIN_USERNAME, Cluster};
+use tests::gateway_sim::Running;
 use tests::headset::HeadsetClient;
 
 /// The browser script's budget (it takes well under half of it).
 const E2E_TIMEOUT: Duration = Duration::from_secs(150);
-const CHROMIUM: &str = "/usr/bin/chromium";
 const OPERATOR_PASSWORD: &str = "Arcade-staff-e2e1";
 const STAFF_PASSWORD: &str = "Staff-console-e2e1";
 const OPERATOR_NAME: &str = "银河VR乐园";
@@ -43,17 +40,6 @@ const SCREENSHOTS: [&str; 11] = [
     "10-analysis-players",
     "11-analysis-category",
 ];
-
-/// Removes the screenshots of an earlier run, so the folder shows this run's pages only.
-fn fresh_screenshot_dir(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "png") {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
-}
 
 /// Today in the statistics' zone (Asia/Shanghai, UTC+8 all year).
 fn shanghai_today() -> String {
@@ -244,60 +230,28 @@ async fn seed(cluster: &Cluster, sim: &Running, admin: &str) -> Seeded {
 
 #[tokio::test]
 async fn finance_and_analyst_pages_show_the_apis_figures_and_download_their_files() {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} missing: run deploy/dev/ensure-web.sh (make test does)"
-    );
-    let dist = console_dist();
-    let sim = gateway_sim::start(Config::dev()).await.unwrap();
-    let command_addr = format!("127.0.0.1:{}", free_port());
-    let mut settings = sim.ledger_settings(&command_addr);
-    settings.push(("MR_COMMAND_HTTP_ADDR".into(), command_addr));
-    let settings: Vec<(&str, &str)> = settings
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let cluster = Cluster::start(&settings).await;
-    let nginx = Nginx::start(
-        &dist,
-        authority(&cluster.command),
-        authority(&cluster.query),
-    );
+    let (sim, cluster, nginx) = console_stack(&[]).await;
     let admin = cluster.token("staff", ADMIN_USERNAME, ADMIN_PASSWORD).await;
     let seeded = seed(&cluster, &sim, &admin).await;
 
-    let screenshots = repo().join("test-artifacts/console/staff");
-    fresh_screenshot_dir(&screenshots);
-    let run = tokio::process::Command::new("node")
-        .arg(repo().join("deploy/console/e2e/staff.mjs"))
-        .env("MR_CONSOLE_URL", &nginx.url)
-        .env("MR_FINANCE_USERNAME", &seeded.finance.0)
-        .env("MR_FINANCE_PASSWORD", STAFF_PASSWORD)
-        .env("MR_ANALYST_USERNAME", &seeded.analyst)
-        .env("MR_ANALYST_PASSWORD", STAFF_PASSWORD)
-        .env("MR_OPERATOR_NAME", OPERATOR_NAME)
-        .env("MR_TODAY", shanghai_today())
-        .env("MR_SCREENSHOT_DIR", &screenshots)
-        .env("MR_CHROMIUM", CHROMIUM)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(E2E_TIMEOUT, run)
-        .await
-        .expect("the browser script finished in time")
-        .expect("node runs (Node 20 on PATH)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "console staff e2e failed ({}):\n{stdout}\n{stderr}\nnginx: {}\nscreenshots: {}",
-        output.status,
-        nginx.error_log(),
-        screenshots.display()
-    );
-    assert!(stdout.contains("console staff e2e passed"), "{stdout}");
+    let screenshots = screenshot_dir("staff");
+    let today = shanghai_today();
+    run_browser_script(
+        "staff.mjs",
+        &[
+            ("MR_FINANCE_USERNAME", &seeded.finance.0),
+            ("MR_FINANCE_PASSWORD", STAFF_PASSWORD),
+            ("MR_ANALYST_USERNAME", &seeded.analyst),
+            ("MR_ANALYST_PASSWORD", STAFF_PASSWORD),
+            ("MR_OPERATOR_NAME", OPERATOR_NAME),
+            ("MR_TODAY", &today),
+        ],
+        &nginx,
+        &screenshots,
+        E2E_TIMEOUT,
+        "console staff e2e passed",
+    )
+    .await;
 
     // What the finance manager did in the browser is in the ledger and the stores.
     let invoices = cluster

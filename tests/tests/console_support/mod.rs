@@ -1,23 +1,14 @@
 //! nginx serving the built console and proxying both APIs, from the template `make run` uses
 //! (deploy/nginx/console.conf.template), as a child process on a free port.
 //!
-//! Shared by console_routes.rs and console_e2e.rs, each of which uses only part of it.
+//! Shared by console_routes.rs and the browser tests (console_e2e.rs, console_staff_e2e.rs),
+//! each of which uses only part of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-/// Longest wait for nginx to accept connections.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The repository root (tests/ is one level down).
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+use tests::nginx::Nginx as Process;
+pub use tests::nginx::repo;
 
 /// The console's build output; `make test` builds it before the tests run.
 pub fn console_dist() -> PathBuf {
@@ -30,26 +21,9 @@ pub fn console_dist() -> PathBuf {
     dist
 }
 
-/// Debian's nginx, on PATH or in /usr/sbin (not on a non-root PATH).
-fn nginx_binary() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("nginx"))
-        .find(|candidate| candidate.is_file());
-    let binary = on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"));
-    assert!(
-        binary.is_file(),
-        "nginx not found: install it (deploy/dev/ensure-web.sh does, make test runs it)"
-    );
-    binary
-}
-
 /// The config for these addresses: the template with its placeholders filled in.
 pub fn render(listen: &str, root: &Path, command: &str, query: &str, run_dir: &Path) -> String {
-    let template =
-        std::fs::read_to_string(repo().join("deploy/nginx/console.conf.template")).unwrap();
-    let text = template
+    let text = tests::nginx::template("console.conf.template")
         .replace("@LISTEN@", listen)
         .replace("@ROOT@", &root.to_string_lossy())
         .replace("@COMMAND@", command)
@@ -67,89 +41,116 @@ pub fn render(listen: &str, root: &Path, command: &str, query: &str, run_dir: &P
     text
 }
 
-/// A running nginx; killed (with its run directory removed) when dropped.
+/// nginx serving the console; the process is stopped when dropped.
 pub struct Nginx {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    child: Child,
-    run_dir: PathBuf,
+    process: Process,
 }
 
 impl Nginx {
     /// Serves `root` and proxies to `command` / `query` (`host:port`) on a free port.
     pub fn start(root: &Path, command: &str, query: &str) -> Nginx {
-        let port = tests::cluster::free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let run_dir = std::env::temp_dir().join(format!("mr-nginx-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&run_dir).unwrap();
-        let config = run_dir.join("nginx.conf");
-        std::fs::write(&config, render(&listen, root, command, query, &run_dir)).unwrap();
-        let child = Command::new(nginx_binary())
-            .arg("-p")
-            .arg(&run_dir)
-            .arg("-c")
-            .arg(&config)
-            // Start-up errors before the config's error_log is open.
-            .arg("-e")
-            .arg(run_dir.join("nginx-error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nginx");
-        let mut nginx = Nginx {
-            url: format!("http://{listen}"),
-            child,
-            run_dir,
-        };
-        nginx.wait_until_listening(&listen);
-        nginx
-    }
-
-    fn wait_until_listening(&mut self, listen: &str) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if std::net::TcpStream::connect(listen).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("nginx exited ({status}): {}", self.error_log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not listen on {listen}: {}",
-                self.error_log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let process =
+            Process::start(|listen, run_dir| render(listen, root, command, query, run_dir));
+        Nginx {
+            url: process.url.clone(),
+            process,
         }
     }
 
     pub fn error_log(&self) -> String {
-        std::fs::read_to_string(self.run_dir.join("nginx-error.log")).unwrap_or_default()
-    }
-}
-
-/// How long nginx gets to stop its workers after SIGTERM before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM, not SIGKILL: the master stops its workers; killed, it would leave them
-        // running (and listening) without a parent.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.run_dir);
+        self.process.error_log()
     }
 }
 
 /// `host:port` of a `http://host:port` URL.
 pub fn authority(url: &str) -> &str {
     url.trim_start_matches("http://").trim_end_matches('/')
+}
+
+/// Debian's chromium, which the browser scripts drive.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The services with the payment simulator on a fresh database, and nginx serving the built
+/// console in front of both APIs: what a browser test opens. `extra` settings are added.
+pub async fn console_stack(
+    extra: &[(&str, &str)],
+) -> (tests::gateway_sim::Running, tests::cluster::Cluster, Nginx) {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} missing: run deploy/dev/ensure-web.sh (make test does)"
+    );
+    let dist = console_dist();
+    let sim = tests::gateway_sim::start(tests::gateway_sim::Config::dev())
+        .await
+        .unwrap();
+    let command_addr = format!("127.0.0.1:{}", tests::cluster::free_port());
+    let mut settings = sim.ledger_settings(&command_addr);
+    settings.push(("MR_COMMAND_HTTP_ADDR".into(), command_addr));
+    let mut settings: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    settings.extend_from_slice(extra);
+    let cluster = tests::cluster::Cluster::start(&settings).await;
+    let nginx = Nginx::start(
+        &dist,
+        authority(&cluster.command),
+        authority(&cluster.query),
+    );
+    (sim, cluster, nginx)
+}
+
+/// A fresh `test-artifacts/console/<folder>` (the screenshots of an earlier run removed, so
+/// the folder shows this run's pages only).
+pub fn screenshot_dir(folder: &str) -> PathBuf {
+    let dir = repo().join("test-artifacts/console").join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    dir
+}
+
+/// Runs the browser script `deploy/console/e2e/<script>` against `nginx` with `env` (plus
+/// the console URL, the screenshot folder and chromium) within `budget`; panics with its
+/// output unless it exits 0 having printed `<done>`. Returns what it printed.
+pub async fn run_browser_script(
+    script: &str,
+    env: &[(&str, &str)],
+    nginx: &Nginx,
+    screenshots: &Path,
+    budget: std::time::Duration,
+    done: &str,
+) -> String {
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(repo().join("deploy/console/e2e").join(script))
+        .env("MR_CONSOLE_URL", &nginx.url)
+        .env("MR_SCREENSHOT_DIR", screenshots)
+        .env("MR_CHROMIUM", CHROMIUM)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(budget, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within {budget:?}"))
+        .expect("node runs (Node 20 on PATH)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\n{stdout}\n{stderr}\nnginx: {}\nscreenshots: {}",
+        output.status,
+        nginx.error_log(),
+        screenshots.display()
+    );
+    assert!(stdout.contains(done), "{stdout}");
+    stdout
 }
