@@ -131,11 +131,6 @@ async fn retire_app(cmd: Command, path: Path<String>) -> HttpResponse {
     .await
 }
 
-/// Username rule: 3–20 of `[A-Za-z0-9_]`.
-fn valid_username(u: &str) -> bool {
-    (3..=20).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 fn valid_phone(p: &str) -> bool {
     let digits = p.strip_prefix('+').unwrap_or(p);
     (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit() || b == b'-')
@@ -173,7 +168,10 @@ async fn create_operator(cmd: Command) -> HttpResponse {
             f.mark_bad("category");
         }
         for (field, ok) in [
-            ("username", username.is_empty() || valid_username(&username)),
+            (
+                "username",
+                username.is_empty() || account_rules::valid_username(&username),
+            ),
             ("phone", phone.is_empty() || valid_phone(&phone)),
             ("email", email.is_empty() || valid_email(&email)),
             (

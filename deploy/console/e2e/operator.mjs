@@ -134,13 +134,13 @@ async function waitForText(selector, expected, on = page) {
 async function formRefuses(on, message) {
   await on.locator('.el-form-item__error').filter({ hasText: message }).first().waitFor()
 }
-async function staffLogin(on) {
+async function staffLogin(on, who = ADMIN, home = '**/admin/dashboard') {
   await on.goto(`${BASE}/login`)
   await on.click('#tab-staff')
-  await on.fill('input[name=username]', ADMIN.username)
-  await on.fill('input[name=password]', ADMIN.password)
+  await on.fill('input[name=username]', who.username)
+  await on.fill('input[name=password]', who.password)
   await on.click('[data-test=login]')
-  await on.waitForURL('**/admin/dashboard')
+  await on.waitForURL(home)
 }
 let staff = null
 
@@ -398,13 +398,26 @@ try {
   step(`staff exported ${workbook.suggestedFilename()} (${xlsx.length} bytes)`)
   await page.keyboard.press('Escape')
   await page.locator('[data-test=operator-drawer]').waitFor({ state: 'hidden' })
+  //    Refunds are finance's decision: a finance specialist the admin creates approves it.
+  const finance = { username: `finance_${Date.now().toString(36)}`, password: 'Finance-e2e-pass1' }
+  const adminToken = (await apiOk('POST', '/api/v1/auth/staff/login', { body: ADMIN })).access_token
+  await apiOk('POST', '/api/v1/admin/staff', {
+    token: adminToken,
+    body: { username: finance.username, name: '财务专员', role: 'finance_specialist', password: finance.password },
+  })
+  await page.click('[data-test=logout]')
+  await page.waitForURL('**/login**')
+  await staffLogin(page, finance, '**/finance/dashboard')
   await page.click('[data-test=nav-refund-review]')
   // The operator's totals next to the request: recharged / spent / balance.
   await waitForText('[data-test=review-table]', '¥100.00 / ¥60.00 /')
   await shot('18-refund-review')
   await page.click('[data-test=approve-refund]')
   await waitForText('[data-test=review-table]', '暂无数据')
-  step('refund approved')
+  step(`refund approved by ${finance.username} (finance_specialist)`)
+  await page.click('[data-test=logout]')
+  await page.waitForURL('**/login**')
+  await staffLogin(page)
   // The global monitor: the operator's recharge, game and refund, filtered by kind.
   await page.click('[data-test=nav-admin-transactions]')
   await waitForText('[data-test=tx-table]', OPERATOR.username)
